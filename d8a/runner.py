@@ -1,0 +1,111 @@
+"""The worker loop: consume hit batches, advance the clock, close, acknowledge.
+
+One :class:`WorkerLoop` owns one consumer and one protosession handler. Each
+:meth:`step` receives a few deliveries, adds their hits, closes what became
+idle in one warehouse write, and acknowledges the deliveries whose hits are all
+written. With ``pings`` on, an idle step advances the clock to the pipeline
+clock's time, so sessions close even when no traffic comes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from d8a.clock import Clock
+from d8a.errors import TransientError
+from d8a.protosessions.handler import ProtosessionHandler
+from d8a.protosessions.tasks import AckTracker
+from d8a.queue.base import Consumer, Worker
+
+__all__ = ["WorkerLoop"]
+
+log = logging.getLogger(__name__)
+
+
+class WorkerLoop:
+    """Drives a consumer through the protosession handler."""
+
+    def __init__(
+        self,
+        consumer: Consumer,
+        worker: Worker,
+        protosessions: ProtosessionHandler,
+        tracker: AckTracker,
+        clock: Clock,
+        pings: bool,
+    ) -> None:
+        self._consumer = consumer
+        self._worker = worker
+        self.protosessions = protosessions
+        self._tracker = tracker
+        self._clock = clock
+        self._pings = pings
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def step(self, max_tasks: int = 100, timeout: float = 0.0) -> int:
+        """One round; returns the number of deliveries handled."""
+        deliveries = self._consumer.receive(max_tasks, timeout)
+        for delivery in deliveries:
+            self._worker.process(delivery)
+        if not deliveries and self._pings:
+            self.protosessions.tick(self._clock.now())
+        self.protosessions.drain()
+        done = self._tracker.take_done()
+        if done:
+            self._consumer.ack(done)
+        return len(deliveries)
+
+    def run_until_empty(self, max_tasks: int = 500) -> None:
+        """Handle every delivery available now (no pings, no waiting)."""
+        while True:
+            deliveries = self._consumer.receive(max_tasks, 0.0)
+            if not deliveries:
+                break
+            for delivery in deliveries:
+                self._worker.process(delivery)
+            self.protosessions.drain()
+            done = self._tracker.take_done()
+            if done:
+                self._consumer.ack(done)
+
+    def flush(self) -> None:
+        """Consume what is queued, then close and write every open protosession."""
+        self.run_until_empty()
+        self.protosessions.close_all()
+        self.protosessions.drain()
+        done = self._tracker.take_done()
+        if done:
+            self._consumer.ack(done)
+
+    def run(self, poll: float = 0.5, retry_delay: float = 1.0) -> None:
+        """Loop until :meth:`stop`; transient failures are retried after ``retry_delay``."""
+        while not self._stop.is_set():
+            try:
+                self.step(timeout=poll)
+            except TransientError as exc:
+                log.warning("worker step failed, retrying: %s", exc)
+                self._stop.wait(retry_delay)
+
+    def start(self, poll: float = 0.5) -> None:
+        """Run :meth:`run` in a daemon thread."""
+        if self._thread is not None:
+            raise RuntimeError("the worker is already running")
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self.run, kwargs={"poll": poll}, name="d8a-worker", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Ask the loop to stop and wait for it; open protosessions stay in state."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def close(self) -> None:
+        """Stop and close the consumer."""
+        self.stop()
+        self._consumer.close()

@@ -1,0 +1,133 @@
+"""Turning builder inputs into components: URLs into backends, protocols into columns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from d8a.columns.base import Column, EventColumn, SessionColumn, SessionScopedEventColumn
+from d8a.columns.columnset import ColumnSet
+from d8a.config import Settings
+from d8a.errors import ConfigurationError
+from d8a.layouts.base import Layout
+from d8a.locations import split_url
+from d8a.protocols import Protocol
+from d8a.protosessions.handler import ProtosessionHandler
+from d8a.protosessions.tasks import AckTracker, HitBatchHandler
+from d8a.queue.base import HIT_BATCH, Consumer, Worker
+from d8a.runner import WorkerLoop
+from d8a.sessions.writer import DirectCloser
+from d8a.storage.base import KV, Set
+from d8a.warehouse import Driver, driver_from_url
+
+if TYPE_CHECKING:
+    from d8a.pipeline import Pipeline
+
+__all__ = ["build_columns", "build_worker", "open_queue", "open_state", "open_warehouse"]
+
+
+def build_columns(
+    protocols: Sequence[Protocol],
+    settings: Settings,
+    extra: Sequence[Column],
+    layout: Layout,
+) -> dict[str, ColumnSet]:
+    """One validated column set per protocol; protocols sharing a table must agree on it."""
+    if not protocols:
+        raise ConfigurationError("a pipeline needs at least one protocol")
+    result: dict[str, ColumnSet] = {}
+    schemas: dict[str, tuple[str, Any]] = {}
+    for protocol in protocols:
+        if protocol.id in result:
+            raise ConfigurationError(f"protocol {protocol.id!r} is configured twice")
+        columns = ColumnSet.build(
+            [*protocol.event_columns(settings), *(c for c in extra if isinstance(c, EventColumn))],
+            [
+                *protocol.session_scoped_columns(settings),
+                *(c for c in extra if isinstance(c, SessionScopedEventColumn)),
+            ],
+            [
+                *protocol.session_columns(settings),
+                *(c for c in extra if isinstance(c, SessionColumn)),
+            ],
+        )
+        for table, schema in layout.tables(columns).items():
+            seen = schemas.get(table)
+            if seen is not None and not seen[1].equals(schema):
+                raise ConfigurationError(
+                    f"protocols {seen[0]!r} and {protocol.id!r} write table {table!r} "
+                    "with different columns; give them separate tables"
+                )
+            schemas[table] = (protocol.id, schema)
+        result[protocol.id] = columns
+    return result
+
+
+def open_queue(queue: Any) -> Any:
+    """A queue object (with ``publisher()`` and ``consumer()``) from a URL or object."""
+    if not isinstance(queue, str):
+        if not (hasattr(queue, "publisher") and hasattr(queue, "consumer")):
+            raise ConfigurationError("a queue needs publisher() and consumer() methods")
+        return queue
+    scheme, path = split_url(queue, "queue", ("memory", "sqlite"))
+    if scheme == "memory":
+        from d8a.queue.memory import MemoryQueue
+
+        return MemoryQueue()
+    if not path:
+        raise ConfigurationError(f"{queue!r}: a SQLite queue needs a file, as sqlite:///queue.db")
+    from d8a.queue.sqlite import SQLiteQueue
+
+    return SQLiteQueue(path)
+
+
+def open_state(state: Any) -> tuple[KV, Set]:
+    """The (KV, Set) pair of protosession state from a URL or a pair."""
+    if isinstance(state, tuple) and len(state) == 2:
+        kv, hits = state
+        if isinstance(kv, KV) and isinstance(hits, Set):
+            return kv, hits
+    if not isinstance(state, str):
+        raise ConfigurationError("state must be a URL or a (KV, Set) pair")
+    scheme, path = split_url(state, "state", ("memory", "sqlite"))
+    if scheme == "memory":
+        from d8a.storage.memory import MemoryKV, MemorySet
+
+        return MemoryKV(), MemorySet()
+    if not path:
+        raise ConfigurationError(f"{state!r}: SQLite state needs a file, as sqlite:///state.db")
+    from d8a.storage.sqlite import SQLiteKV, SQLiteSet
+
+    return SQLiteKV(path, table="protosession_kv"), SQLiteSet(path, table="protosession_hits")
+
+
+def open_warehouse(warehouse: Driver | str) -> Driver:
+    """A driver from a URL or a driver."""
+    if isinstance(warehouse, Driver):
+        return warehouse
+    if isinstance(warehouse, str):
+        return driver_from_url(warehouse)
+    raise ConfigurationError("warehouse must be a Driver or a URL such as sqlite:///events.db")
+
+
+def build_worker(
+    pipeline: Pipeline, consumer: Consumer, kv: KV, hits: Set, pings: bool
+) -> tuple[WorkerLoop, DirectCloser]:
+    """The worker loop of ``pipeline`` over ``consumer`` and the state ``kv``/``hits``."""
+    closer = DirectCloser(pipeline.columns, pipeline.settings, pipeline.layout, pipeline.driver)
+    tracker = AckTracker()
+    protosessions = ProtosessionHandler(
+        kv, hits, closer, pipeline.settings.session_timeout, tracker.written
+    )
+    tables = pipeline.tables()
+
+    def already_written(ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for table in tables:
+            found |= pipeline.driver.existing_ids(table, ids)
+        return found
+
+    handler = HitBatchHandler(protosessions, tracker, already_written)
+    worker = Worker({HIT_BATCH: handler})
+    loop = WorkerLoop(consumer, worker, protosessions, tracker, pipeline.clock, pings)
+    return loop, closer
