@@ -43,7 +43,7 @@ class GA4Protocol(Protocol):
         if body:
             lines = [line.strip() for line in decode_body(body).split("\n")]
             param_sets = [{**url_params, **parse_query(line)} for line in lines if line]
-        else:
+        if not body or not param_sets:  # a body of blank lines is no body
             param_sets = [url_params]
         single = len(param_sets) == 1
         host = request.headers.get("Host", "")

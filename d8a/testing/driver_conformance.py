@@ -1,0 +1,288 @@
+"""``DriverConformance``: the pytest suite every warehouse ``Driver`` should pass.
+
+Subclass it in a test module (the class name must start with ``Test``), provide
+the ``make_driver`` fixture and implement ``read_back``::
+
+    class TestMyDriver(DriverConformance):
+        @pytest.fixture
+        def make_driver(self, tmp_path: Path) -> DriverFactory:
+            return lambda: MyDriver(tmp_path / "warehouse")
+
+        def read_back(self, driver: Driver, table: str) -> pa.Table:
+            return my_read_everything(driver, table)
+
+``read_back`` returns every row written, in any order. A backend that stores
+some types as text (timestamps, JSON lists) decodes them back to Python values;
+the Arrow type of every column the suite writes is in :data:`COLUMN_TYPES`.
+Class attributes switch off checks a backend does not promise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import pytest
+
+from d8a.errors import ConfigurationError, TableNotFoundError
+from d8a.warehouse.base import Driver
+
+__all__ = [
+    "COLUMN_TYPES",
+    "EXTRA_FIELD",
+    "SCHEMA",
+    "DriverConformance",
+    "DriverFactory",
+    "sample_rows",
+]
+
+DriverFactory = Callable[[], Driver]
+"""Builds a new driver; drivers built by one factory share one warehouse."""
+
+PARAM = pa.struct(
+    [("name", pa.string()), ("value_string", pa.string()), ("value_number", pa.float64())]
+)
+SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("name", pa.string()),
+        ("count", pa.int64()),
+        ("ratio", pa.float64()),
+        ("active", pa.bool_()),
+        ("timestamp_utc", pa.timestamp("s", tz="UTC")),
+        ("date_utc", pa.date32()),
+        ("params", pa.list_(PARAM)),
+    ]
+)
+"""The table the suite creates."""
+
+EXTRA_FIELD = pa.field("extra", pa.string())
+"""The column the suite adds to :data:`SCHEMA`."""
+
+COLUMN_TYPES = SCHEMA.append(EXTRA_FIELD)
+"""Every column the suite writes, with its Arrow type (for ``read_back``)."""
+
+TABLE = "events"
+_BAD_NAMES = ["", "1st", "a b", 'x"; DROP TABLE y; --', "a-b", "zażółć", "t" * 129]
+
+
+def sample_rows(ids: Sequence[str], *, extra: bool = False) -> pa.Table:
+    """Rows with the given ids covering every type of :data:`SCHEMA` and nulls.
+
+    Row ``i`` follows pattern ``i % 3``: all values set, all but ``id`` null, or
+    a mix with an empty list. Dates span two days. ``extra`` adds :data:`EXTRA_FIELD`.
+    """
+    rows: list[dict[str, Any]] = []
+    for i, row_id in enumerate(ids):
+        day = dt.date(2024, 1, 1 + i % 2)
+        when = dt.datetime(2024, 1, 1 + i % 2, 12, 30, 15 + i % 40, tzinfo=dt.UTC)
+        if i % 3 == 0:
+            rows.append(
+                {
+                    "id": row_id,
+                    "name": f"zażółć '{i}' \"quoted\"",
+                    "count": 2**53 + 1 + i,
+                    "ratio": 0.1 + i,
+                    "active": True,
+                    "timestamp_utc": when,
+                    "date_utc": day,
+                    "params": [
+                        {"name": "page", "value_string": "/a?b=c", "value_number": None},
+                        {"name": "value", "value_string": None, "value_number": 1.5 + i},
+                    ],
+                }
+            )
+        elif i % 3 == 1:
+            rows.append({"id": row_id})
+        else:
+            rows.append(
+                {
+                    "id": row_id,
+                    "name": "",
+                    "count": -i,
+                    "active": False,
+                    "timestamp_utc": when,
+                    "date_utc": day,
+                    "params": [],
+                }
+            )
+        if extra:
+            rows[-1]["extra"] = f"extra-{i}"
+    return pa.Table.from_pylist(rows, schema=COLUMN_TYPES if extra else SCHEMA)
+
+
+def _sorted_rows(table: pa.Table, columns: Sequence[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = table.select(list(columns)).to_pylist()
+    return sorted(rows, key=lambda row: str(row["id"]))
+
+
+class DriverConformance:
+    """The conformance tests; subclass and provide ``make_driver`` and ``read_back``."""
+
+    deduplicates_across_batches: ClassVar[bool] = True
+    """False if only an identical retried batch is idempotent (files drivers)."""
+
+    adds_columns_on_write: ClassVar[bool] = True
+    """False if ``write`` requires every column to exist already."""
+
+    implements_existing_ids: ClassVar[bool] = True
+    """False if the driver keeps the default ``existing_ids`` (always empty)."""
+
+    @pytest.fixture
+    def make_driver(self) -> DriverFactory:
+        """Subclasses override this fixture to build the driver under test."""
+        raise NotImplementedError("a DriverConformance subclass must provide make_driver")
+
+    def read_back(self, driver: Driver, table: str) -> pa.Table:
+        """Every row written to ``table``, decoded to the types in COLUMN_TYPES."""
+        raise NotImplementedError("a DriverConformance subclass must implement read_back")
+
+    @pytest.fixture
+    def driver(self, make_driver: DriverFactory) -> Iterator[Driver]:
+        built = make_driver()
+        yield built
+        built.close()
+
+    def assert_rows(self, driver: Driver, expected: pa.Table) -> None:
+        """The table holds exactly ``expected``'s rows (order ignored)."""
+        got = self.read_back(driver, TABLE)
+        assert got.num_rows == expected.num_rows
+        columns = expected.column_names
+        assert _sorted_rows(got, columns) == _sorted_rows(expected, columns)
+
+    def test_create_table_is_idempotent(self, driver: Driver) -> None:
+        driver.create_table(TABLE, SCHEMA)
+        driver.create_table(TABLE, SCHEMA)
+        assert driver.missing_columns(TABLE, SCHEMA) == []
+        rows = sample_rows(["a", "b"])
+        driver.write(TABLE, rows)
+        driver.create_table(TABLE, COLUMN_TYPES)  # an existing table is left as it is
+        assert [f.name for f in driver.missing_columns(TABLE, COLUMN_TYPES)] == ["extra"]
+        self.assert_rows(driver, rows)
+
+    def test_missing_table_raises(self, driver: Driver) -> None:
+        with pytest.raises(TableNotFoundError):
+            driver.missing_columns(TABLE, SCHEMA)
+        with pytest.raises(TableNotFoundError):
+            driver.add_column(TABLE, EXTRA_FIELD)
+        with pytest.raises(TableNotFoundError):
+            driver.write(TABLE, sample_rows(["a"]))
+
+    def test_missing_columns_and_add_column(self, driver: Driver) -> None:
+        driver.create_table(TABLE, SCHEMA)
+        assert [f.name for f in driver.missing_columns(TABLE, COLUMN_TYPES)] == ["extra"]
+        driver.add_column(TABLE, EXTRA_FIELD)
+        driver.add_column(TABLE, EXTRA_FIELD)  # every method may be retried
+        assert driver.missing_columns(TABLE, COLUMN_TYPES) == []
+        driver.ensure_table(TABLE, COLUMN_TYPES)
+        assert driver.missing_columns(TABLE, COLUMN_TYPES) == []
+
+    def test_ensure_table_creates_then_extends(self, driver: Driver) -> None:
+        driver.ensure_table(TABLE, SCHEMA)
+        driver.ensure_table(TABLE, COLUMN_TYPES)
+        assert driver.missing_columns(TABLE, COLUMN_TYPES) == []
+
+    def test_write_then_read_back(self, driver: Driver) -> None:
+        driver.create_table(TABLE, SCHEMA)
+        rows = sample_rows([f"id-{i}" for i in range(7)])
+        driver.write(TABLE, rows)
+        self.assert_rows(driver, rows)
+
+    def test_empty_write(self, driver: Driver) -> None:
+        driver.create_table(TABLE, SCHEMA)
+        driver.write(TABLE, SCHEMA.empty_table())
+        assert self.read_back(driver, TABLE).num_rows == 0
+
+    def test_rewriting_a_batch_adds_nothing(self, driver: Driver) -> None:
+        driver.create_table(TABLE, SCHEMA)
+        rows = sample_rows(["a", "b", "c", "d"])
+        driver.write(TABLE, rows)
+        driver.write(TABLE, rows)
+        self.assert_rows(driver, rows)
+
+    def test_duplicate_ids_in_one_batch_keep_the_first(self, driver: Driver) -> None:
+        driver.create_table(TABLE, SCHEMA)
+        rows = sample_rows(["a", "a", "b"])
+        driver.write(TABLE, rows)
+        self.assert_rows(driver, rows.take([0, 2]))
+
+    def test_known_ids_are_skipped(self, driver: Driver) -> None:
+        if not self.deduplicates_across_batches:
+            pytest.skip("only identical retried batches are idempotent for this driver")
+        driver.create_table(TABLE, SCHEMA)
+        first = sample_rows(["a", "b"])
+        second = sample_rows(["b", "c"])  # "b" differs from the first "b": it is skipped
+        driver.write(TABLE, first)
+        driver.write(TABLE, second)
+        self.assert_rows(driver, pa.concat_tables([first, second.slice(1)]))
+
+    def test_existing_ids(self, driver: Driver) -> None:
+        if not self.implements_existing_ids:
+            pytest.skip("existing_ids is the default")
+        driver.create_table(TABLE, SCHEMA)
+        driver.write(TABLE, sample_rows(["a", "b"]))
+        assert driver.existing_ids(TABLE, ["a", "c", "b", "a"]) == {"a", "b"}
+        assert driver.existing_ids(TABLE, []) == set()
+
+    def test_write_after_add_column(self, driver: Driver) -> None:
+        driver.create_table(TABLE, SCHEMA)
+        old = sample_rows(["a", "b"])
+        driver.write(TABLE, old)
+        driver.add_column(TABLE, EXTRA_FIELD)
+        new = sample_rows(["c", "d"], extra=True)
+        driver.write(TABLE, new)
+        old_with_nulls = old.append_column(EXTRA_FIELD, pa.nulls(2, pa.string()))
+        self.assert_rows(driver, pa.concat_tables([old_with_nulls, new]))
+
+    def test_write_adds_missing_columns(self, driver: Driver) -> None:
+        if not self.adds_columns_on_write:
+            pytest.skip("write requires existing columns")
+        driver.create_table(TABLE, SCHEMA)
+        old = sample_rows(["a", "b", "c"])
+        driver.write(TABLE, old)
+        new = sample_rows(["d", "e"], extra=True)
+        driver.write(TABLE, new)
+        assert driver.missing_columns(TABLE, COLUMN_TYPES) == []
+        old_with_nulls = old.append_column(EXTRA_FIELD, pa.nulls(3, pa.string()))
+        self.assert_rows(driver, pa.concat_tables([old_with_nulls, new]))
+
+    def test_write_without_some_columns_leaves_them_null(self, driver: Driver) -> None:
+        driver.create_table(TABLE, COLUMN_TYPES)
+        rows = sample_rows(["a", "b"])
+        driver.write(TABLE, rows)
+        self.assert_rows(driver, rows.append_column(EXTRA_FIELD, pa.nulls(2, pa.string())))
+
+    @pytest.mark.parametrize("name", _BAD_NAMES)
+    def test_invalid_table_name(self, driver: Driver, name: str) -> None:
+        with pytest.raises(ConfigurationError):
+            driver.create_table(name, SCHEMA)
+        with pytest.raises(ConfigurationError):
+            driver.missing_columns(name, SCHEMA)
+        with pytest.raises(ConfigurationError):
+            driver.write(name, sample_rows(["a"]))
+
+    @pytest.mark.parametrize("name", _BAD_NAMES)
+    def test_invalid_column_name(self, driver: Driver, name: str) -> None:
+        with pytest.raises(ConfigurationError):
+            driver.create_table(TABLE, SCHEMA.append(pa.field(name, pa.string())))
+        driver.create_table(TABLE, SCHEMA)
+        with pytest.raises(ConfigurationError):
+            driver.add_column(TABLE, pa.field(name, pa.string()))
+
+    def test_context_manager_closes(self, make_driver: DriverFactory) -> None:
+        built = make_driver()
+        calls: list[None] = []
+        close = built.close
+
+        def spy() -> None:
+            calls.append(None)
+            close()
+
+        built.close = spy  # type: ignore[method-assign]  # spying on this one instance
+        with built as entered:
+            assert entered is built
+            entered.create_table(TABLE, SCHEMA)
+        assert len(calls) == 1
+        built.close()  # closing twice is harmless

@@ -1,0 +1,48 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from d8a.clock import ManualClock
+from d8a.pipeline import Pipeline
+
+T0 = 1_790_000_000.0  # 2026-09-21T...Z: a fixed event time for tests
+
+
+def ga4(
+    cid: str = "1.1",
+    en: str = "page_view",
+    at: float = T0,
+    dl: str = "https://shop.example/",
+    id: str | None = None,
+    body: str = "",
+    **params: str,
+) -> dict[str, Any]:
+    """A GA4 request dict with the given params."""
+    from urllib.parse import urlencode
+
+    query = {"v": "2", "tid": "G-TEST", "cid": cid, "dl": dl}
+    if en:
+        query["en"] = en
+    query.update(params)
+    request: dict[str, Any] = {
+        "method": "POST" if body else "GET",
+        "path": "/g/collect",
+        "query": urlencode(query),
+        "headers": {"User-Agent": "test-agent", "Accept-Language": "en"},
+        "body": body,
+        "ip": "203.0.113.9",
+        "received_at": at,
+    }
+    if id is not None:
+        request["id"] = id
+    return request
+
+
+@pytest.fixture
+def memory_pipeline() -> Pipeline:
+    """A pipeline on memory backends with a manual clock and no pings."""
+    return Pipeline.builder().clock(ManualClock(T0)).pings(False).build()
