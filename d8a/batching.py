@@ -14,8 +14,9 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Self
 
-from typing_extensions import Self, override
+from typing_extensions import override
 
 from d8a.clock import monotonic
 from d8a.encoding import encode_batch, encode_hit
@@ -103,10 +104,7 @@ class BatchingStorage(Storage):
     def push(self, hits: Sequence[Hit]) -> None:
         with self._lock:
             self._pending.extend(hits)
-            if (
-                len(self._pending) < self._max_hits
-                and monotonic() - self._since < self._max_delay
-            ):
+            if len(self._pending) < self._max_hits and monotonic() - self._since < self._max_delay:
                 return
             batch, self._pending = self._pending, []
             self._since = monotonic()

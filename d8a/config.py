@@ -142,7 +142,8 @@ class Settings:
             or self.split_by_max_events < 1
         ):
             raise ConfigurationError(
-                f"split_by_max_events must be a positive int or None, not {self.split_by_max_events!r}"
+                "split_by_max_events must be a positive int or None, "
+                f"not {self.split_by_max_events!r}"
             )
         for name in ("property_id", "property_name"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):

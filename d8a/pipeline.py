@@ -200,9 +200,7 @@ class Pipeline:
                 self.migrate()
                 consumer: Consumer = self._queue.consumer()
                 kv, hits = open_state(self._state)
-                self._worker, self._closer = build_worker(
-                    self, consumer, kv, hits, self._pings
-                )
+                self._worker, self._closer = build_worker(self, consumer, kv, hits, self._pings)
             return self._worker
 
     @property

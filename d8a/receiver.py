@@ -23,7 +23,7 @@ from d8a.errors import ProtocolError, TransientError
 from d8a.hits import Hit, Request
 from d8a.protocols.base import Endpoint, Protocol
 
-__all__ = ["Rejection", "Receiver", "Response", "ReceiverStats"]
+__all__ = ["Receiver", "ReceiverStats", "Rejection", "Response"]
 
 _CORS_BASE = {
     "Access-Control-Allow-Methods": "POST, GET, OPTIONS",

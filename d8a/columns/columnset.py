@@ -79,7 +79,8 @@ class ColumnSet:
                 if _phase(target) > _phase(column):
                     raise ConfigurationError(
                         f"{_PHASE_NAMES[_phase(column)]} column {column.name!r} cannot depend "
-                        f"on {_PHASE_NAMES[_phase(target)]} column {target.name!r}, which runs later"
+                        f"on {_PHASE_NAMES[_phase(target)]} column {target.name!r}, "
+                        "which runs later"
                     )
             sorter.add(iid, *column.depends_on)
         try:

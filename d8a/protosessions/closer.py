@@ -5,8 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
-
-from typing_extensions import Self
+from typing import Self
 
 from d8a.hits import Hit
 

@@ -122,9 +122,7 @@ class ProtosessionHandler:
             client_key = f"open/{property_id}\x1f{client_id}"
             if self._kv.get(client_key) == protosession.encode():
                 self._kv.delete(client_key)
-            self.closing.append(
-                _Closing(protosession, self._tokens.pop(protosession, []))
-            )
+            self.closing.append(_Closing(protosession, self._tokens.pop(protosession, [])))
 
     def drain(self) -> int:
         """Close everything queued for closing in one closer call; return how many."""

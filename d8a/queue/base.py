@@ -13,8 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-
-from typing_extensions import Self
+from typing import Self
 
 __all__ = [
     "Consumer",
@@ -64,7 +63,7 @@ class Delivery:
 
 
 class _Closing:
-    def close(self) -> None:  # noqa: B027  # a default no-op by design
+    def close(self) -> None:  # a default no-op by design
         """Release resources. Idempotent; the default does nothing."""
 
     def __enter__(self) -> Self:
@@ -105,7 +104,7 @@ class Consumer(_Closing, ABC):
         """Mark deliveries done; their tasks are never delivered again. Idempotent:
         acknowledging an unknown or already acknowledged receipt is a no-op."""
 
-    def release(self, receipts: Sequence[str]) -> None:  # noqa: B027  # optional
+    def release(self, receipts: Sequence[str]) -> None:  # optional
         """Give unacknowledged deliveries back so that they are delivered again.
         The default does nothing: they come back when the queue is next opened."""
 

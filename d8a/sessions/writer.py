@@ -68,8 +68,8 @@ def build_sessions(
             for sse in columns.session_scoped:
                 for index in range(len(session.events)):
                     sse.write(session, index)
-            for column in columns.session:
-                column.write(session)
+            for session_column in columns.session:
+                session_column.write(session)
         except BrokenSessionError as exc:
             stats.broken_sessions[str(exc)] += 1
             continue

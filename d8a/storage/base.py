@@ -10,13 +10,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
-
-from typing_extensions import Self
+from typing import Self
 
 __all__ = ["KV", "Set", "StateStore"]
 
 
-class StateStore(ABC):
+class StateStore(ABC):  # noqa: B024  # shared lifecycle only; KV and Set are abstract
     """What KV and Set share: lifecycle and commit."""
 
     durable: bool = False

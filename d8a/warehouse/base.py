@@ -12,9 +12,9 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Self
 
 import pyarrow as pa
-from typing_extensions import Self
 
 from d8a.errors import ConfigurationError
 

@@ -1,0 +1,137 @@
+"""Receiving requests: status codes, reasons, CORS, counting; bad input never raises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from d8a.clock import ManualClock
+from d8a.pipeline import Pipeline
+from d8a.receiver import mask_ip
+from tests.conftest import T0, ga4
+
+
+def test_valid_request_is_answered_204_and_counted(memory_pipeline: Pipeline) -> None:
+    response = memory_pipeline.ingest(ga4())
+    assert response.status == 204 and response.body == b""
+    assert memory_pipeline.receiver.stats.hits == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "reason"),
+    [
+        ({"query": "v=2&tid=G-1&en=x"}, 400, "`cid` is a required"),
+        ({"query": "v=2&cid=1&en=x"}, 400, "`tid` is a required"),
+        ({"query": "v=2&cid=1&tid=G"}, 400, "`en` is a required"),
+        ({"query": "cid=1&tid=G&en=%2"}, 400, "malformed percent-encoding"),
+        ({"body": b"en=\xc3\x28"}, 400, "not valid UTF-8"),
+        ({"path": "/nope"}, 404, "no endpoint at /nope"),
+        ({"method": "PUT"}, 405, "method PUT not allowed"),
+        ({"method": None}, 400, "'method' is required"),
+        ({"received_at": "yesterday"}, 400, "invalid 'received_at'"),
+        ({"headers": "x"}, 400, "'headers' must be a mapping"),
+    ],
+)
+def test_bad_requests_get_a_reason(
+    memory_pipeline: Pipeline, change: dict[str, Any], status: int, reason: str
+) -> None:
+    response = memory_pipeline.ingest({**ga4(), **change})
+    assert response.status == status
+    assert reason in response.body.decode()
+    stats = memory_pipeline.receiver.stats
+    assert stats.rejected[status] == 1 and stats.hits == 0
+    assert stats.recent_rejections[-1].reason.startswith(response.body.decode()[:10])
+
+
+def test_oversized_hit_is_rejected_with_413() -> None:
+    pipeline = Pipeline.builder(max_hit_bytes=1024).clock(ManualClock(T0)).build()
+    response = pipeline.ingest(ga4(dt="x" * 2000))
+    assert response.status == 413 and "1024-byte limit" in response.body.decode()
+
+
+def test_default_size_limit_is_128_kib(memory_pipeline: Pipeline) -> None:
+    assert memory_pipeline.ingest(ga4(dt="x" * 100_000)).status == 204
+    assert memory_pipeline.ingest(ga4(dt="x" * 140_000)).status == 413
+
+
+def test_a_bad_request_does_not_touch_the_others(memory_pipeline: Pipeline) -> None:
+    memory_pipeline.ingest(ga4(cid="a", id="ok1"))
+    memory_pipeline.ingest({**ga4(cid="b"), "query": "cid=b&tid=T&en=%zz"})
+    memory_pipeline.ingest(ga4(cid="c", id="ok2", at=T0 + 1))
+    memory_pipeline.flush()
+    assert memory_pipeline.closer.stats.events == 2
+
+
+def test_cors_echoes_origin_with_credentials(memory_pipeline: Pipeline) -> None:
+    request = ga4()
+    request["headers"] = {"Origin": "https://shop.example"}
+    headers = memory_pipeline.ingest(request).headers
+    assert headers["Access-Control-Allow-Origin"] == "https://shop.example"
+    assert headers["Access-Control-Allow-Credentials"] == "true"
+    assert headers["Vary"] == "Origin"
+
+
+def test_cors_without_origin_is_a_star(memory_pipeline: Pipeline) -> None:
+    headers = memory_pipeline.ingest(ga4()).headers
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert headers["Access-Control-Allow-Methods"] == "POST, GET, OPTIONS"
+
+
+def test_preflight_is_204_and_echoes_requested_headers(memory_pipeline: Pipeline) -> None:
+    response = memory_pipeline.ingest(
+        {
+            "method": "OPTIONS",
+            "path": "/g/collect",
+            "headers": {"Access-Control-Request-Headers": "X-Custom", "Origin": "https://a"},
+        }
+    )
+    assert response.status == 204
+    assert response.headers["Access-Control-Allow-Headers"] == "X-Custom"
+    assert memory_pipeline.receiver.stats.hits == 0
+
+
+def test_healthz(memory_pipeline: Pipeline) -> None:
+    response = memory_pipeline.ingest({"method": "GET", "path": "/healthz"})
+    assert (response.status, response.body) == (200, b"OK")
+
+
+def test_ip_masking_levels() -> None:
+    assert mask_ip("203.0.113.77", 1) == "203.0.113.0"
+    assert mask_ip("203.0.113.77", 2) == "203.0.0.0"
+    assert mask_ip("2001:db8:1234:5678::1", 1) == "2001:db8:1234::"
+    assert mask_ip("not-an-ip", 3) == "not-an-ip"
+    assert mask_ip("203.0.113.77", 0) == "203.0.113.77"
+
+
+def test_masked_ip_reaches_the_row() -> None:
+    pipeline = Pipeline.builder(ip_masking_level=1).clock(ManualClock(T0)).pings(False).build()
+    pipeline.ingest(ga4())
+    pipeline.flush()
+    table = pipeline.driver.table("events")  # type: ignore[attr-defined]
+    assert table.column("ip_address").to_pylist() == ["203.0.113.0"]
+
+
+@settings(max_examples=200)
+@given(
+    st.dictionaries(
+        st.sampled_from(["method", "path", "query", "headers", "body", "ip", "received_at", "id"]),
+        st.one_of(
+            st.none(),
+            st.text(max_size=40),
+            st.binary(max_size=40),
+            st.integers(),
+            st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+        ),
+    )
+)
+def test_ingest_never_raises(request: dict[str, Any]) -> None:
+    pipeline = Pipeline.builder().clock(ManualClock(T0)).build()
+    response = pipeline.ingest(request)
+    assert 200 <= response.status < 600
+
+
+def test_ingest_of_a_non_mapping_is_a_400(memory_pipeline: Pipeline) -> None:
+    assert memory_pipeline.ingest("GET /g/collect").status == 400  # type: ignore[arg-type]
