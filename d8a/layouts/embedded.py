@@ -17,7 +17,16 @@ from d8a.columns.columnset import ColumnSet
 from d8a.layouts.base import Layout
 from d8a.warehouse.base import validate_identifier
 
-__all__ = ["EmbeddedLayout"]
+__all__ = ["BadValuesError", "EmbeddedLayout"]
+
+
+class BadValuesError(TypeError):
+    """Values of one column that do not fit its Arrow type, by row index."""
+
+    def __init__(self, column: str, rows: list[int]) -> None:
+        super().__init__(f"column {column!r}: {len(rows)} value(s) do not fit its type")
+        self.column = column
+        self.rows = rows
 
 
 class EmbeddedLayout(Layout):
@@ -57,5 +66,11 @@ class EmbeddedLayout(Layout):
 def _array(values: list[Any], field: pa.Field) -> pa.Array:
     try:
         return pa.array(values, type=field.type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-        raise TypeError(f"column {field.name!r}: {exc}") from exc
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        rows = []
+        for row, value in enumerate(values):
+            try:
+                pa.scalar(value, type=field.type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+                rows.append(row)
+        raise BadValuesError(field.name, rows) from None

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 from typing_extensions import override
 
 from d8a.columns.base import Event, Session
@@ -23,6 +24,7 @@ from d8a.config import Settings
 from d8a.errors import BrokenEventError, BrokenSessionError
 from d8a.hits import Hit
 from d8a.layouts.base import Layout
+from d8a.layouts.embedded import BadValuesError
 from d8a.protosessions.closer import Closer
 from d8a.sessions.split import split
 from d8a.warehouse.base import Driver
@@ -116,10 +118,38 @@ class DirectCloser(Closer):
         for protocol, sessions in by_protocol.items():
             if not sessions:
                 continue
-            tables = self._layout.to_tables(self._columns[protocol], sessions)
+            tables = self._tables(self._columns[protocol], sessions)
             for table, data in tables.items():
                 self._driver.write(table, data)
             written.extend(sessions)
         with self._lock:
             self.stats.sessions += len(written)
             self.stats.events += sum(len(s.events) for s in written)
+
+    def _tables(self, columns: ColumnSet, sessions: list[Session]) -> dict[str, pa.Table]:
+        """Layout the sessions; events whose values do not fit their column's type are
+        left out (and counted as broken), not the whole write."""
+        while True:
+            try:
+                return self._layout.to_tables(columns, sessions)
+            except BadValuesError as exc:
+                bad = set(exc.rows)
+                row = 0
+                kept_sessions = []
+                for session in sessions:
+                    kept = []
+                    for event in session.events:
+                        if row in bad:
+                            with self._lock:
+                                self.stats.broken_events[
+                                    f"{exc.column}: value does not fit the column type"
+                                ] += 1
+                        else:
+                            kept.append(event)
+                        row += 1
+                    if kept:
+                        session.events = kept
+                        kept_sessions.append(session)
+                sessions[:] = kept_sessions
+                if not sessions:
+                    return {}
