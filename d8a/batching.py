@@ -19,7 +19,7 @@ from typing import Self
 from typing_extensions import override
 
 from d8a.clock import monotonic
-from d8a.encoding import encode_batch, encode_hit
+from d8a.encoding import HitRef, encode_batch
 from d8a.hits import Hit, partition_key
 from d8a.queue.base import HIT_BATCH, Publisher, Task
 
@@ -28,10 +28,10 @@ __all__ = ["BatchingStorage", "PublishingStorage", "Storage", "tasks_for"]
 
 def tasks_for(hits: Sequence[Hit], partitions: int) -> list[Task]:
     """One hit-batch task per partition present in ``hits``, hits kept in order."""
-    groups: dict[int, list[bytes]] = {}
+    groups: dict[int, list[HitRef]] = {}
     for hit in hits:
         part = partition_key(hit.property_id, hit.client_id) % partitions if partitions > 1 else 0
-        groups.setdefault(part, []).append(encode_hit(hit))
+        groups.setdefault(part, []).append(HitRef.of(hit))
     return [
         Task(HIT_BATCH, encode_batch(encoded), {"hits": str(len(encoded))}, part)
         for part, encoded in groups.items()

@@ -1,22 +1,42 @@
 """CBOR + zstandard framing of hit batches.
 
-A queue message body is ``zstd(cbor([cbor(hit), ...]))``: each hit stays a
-separate CBOR item so that the protosession state can store a hit's bytes as
-they came, without encoding it again. Encoding is deterministic: the same hit
-gives the same bytes, which makes re-adding a redelivered hit to a ``Set`` a
-no-op.
+A queue message body is ``zstd(cbor([[property, client, id, time, cbor(hit)], ...]))``:
+each hit travels as a :class:`HitRef`, the few fields the protosession handler
+needs plus the hit's own CBOR bytes. The handler stores those bytes as they
+came and the hit is decoded once, when its protosession closes. Encoding is
+deterministic: the same hit gives the same bytes, which makes re-adding a
+redelivered hit to a ``Set`` a no-op.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import NamedTuple
 
 import cbor2
 import zstandard
 
 from d8a.hits import Hit
 
-__all__ = ["decode_batch", "decode_hit", "encode_batch", "encode_hit"]
+__all__ = ["HitRef", "decode_batch", "decode_hit", "encode_batch", "encode_hit"]
+
+
+class HitRef(NamedTuple):
+    """A hit as the queue carries it: routing fields and the encoded hit."""
+
+    property_id: str
+    client_id: str
+    """The authoritative client id (the protosession key)."""
+    id: str
+    received_at: float
+    data: bytes
+
+    @classmethod
+    def of(cls, hit: Hit) -> HitRef:
+        """Encode ``hit``."""
+        return cls(
+            hit.property_id, hit.authoritative_client_id, hit.id, hit.received_at, encode_hit(hit)
+        )
 
 _local = threading.local()
 
@@ -24,7 +44,7 @@ _local = threading.local()
 def _compressor() -> zstandard.ZstdCompressor:
     comp = getattr(_local, "comp", None)
     if comp is None:
-        comp = _local.comp = zstandard.ZstdCompressor(level=3)
+        comp = _local.comp = zstandard.ZstdCompressor(level=1)
     return comp
 
 
@@ -45,14 +65,20 @@ def decode_hit(data: bytes) -> Hit:
     return Hit.from_list(cbor2.loads(data))
 
 
-def encode_batch(encoded_hits: list[bytes]) -> bytes:
-    """Frame already-encoded hits into one compressed message body."""
-    return _compressor().compress(cbor2.dumps(encoded_hits))
+def encode_batch(refs: list[HitRef]) -> bytes:
+    """Frame hits into one compressed message body."""
+    return _compressor().compress(cbor2.dumps([list(ref) for ref in refs]))
 
 
-def decode_batch(body: bytes) -> list[bytes]:
-    """Inverse of :func:`encode_batch`: the encoded hits of a message body."""
+def decode_batch(body: bytes) -> list[HitRef]:
+    """Inverse of :func:`encode_batch`. Raises ValueError for a malformed body."""
     items = cbor2.loads(_decompressor().decompress(body))
-    if not isinstance(items, list) or not all(isinstance(i, bytes) for i in items):
-        raise ValueError("a hit batch must be a CBOR array of byte strings")
-    return items
+    if not isinstance(items, list):
+        raise ValueError("a hit batch must be a CBOR array")
+    try:
+        refs = [HitRef(*item) for item in items]
+    except TypeError as exc:
+        raise ValueError(f"malformed hit in batch: {exc}") from None
+    if not all(isinstance(ref.data, bytes) for ref in refs):
+        raise ValueError("a hit's data must be a CBOR byte string")
+    return refs

@@ -19,9 +19,17 @@ from d8a.errors import ProtocolError
 __all__ = ["Hit", "Request", "canonical_header", "partition_key", "to_epoch"]
 
 
+_CANONICAL: dict[str, str] = {}
+
+
 def canonical_header(name: str) -> str:
     """Canonical HTTP header spelling, as Go's net/http does: ``user-agent`` -> ``User-Agent``."""
-    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+    found = _CANONICAL.get(name)
+    if found is None:
+        found = "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+        if len(_CANONICAL) < 4096:  # header names repeat; bound the cache all the same
+            _CANONICAL[name] = found
+    return found
 
 
 def to_epoch(value: object) -> float:
@@ -46,7 +54,7 @@ def to_epoch(value: object) -> float:
 
 
 def partition_key(property_id: str, client_id: str) -> int:
-    """A stable 63-bit hash of (property id, client id); never Python's ``hash()``.
+    """A stable 63-bit hash of (property id, client id); never the built-in hash function.
 
     All hits of one visitor share it, so a queue partitioned by it keeps a visitor
     on one worker.

@@ -153,10 +153,15 @@ class Receiver:
             return self._reject(exc.status, exc.reason, data, cors)
         level = self._settings.ip_masking_level
         limit = self._settings.max_hit_bytes
+        # A hit is never larger than its whole request: measure hits only when that is big.
+        approx = len(request.query) + len(request.body) + len(request.ip) + 256
+        for key, value in request.headers.items():
+            approx += len(key) + len(value)
+        check = approx > limit
         for hit in hits:
             if level:
                 hit.ip = mask_ip(hit.ip, level)
-            if hit_size(hit) > limit:
+            if check and hit_size(hit) > limit:
                 return self._reject(413, f"hit larger than the {limit}-byte limit", data, cors)
             hit.seq = next(self._seq)
         try:

@@ -123,6 +123,15 @@ class EventColumn(Column):
     def write(self, event: Event) -> None:
         """Set ``event.values[self.name]``. Raise ``BrokenEventError`` to drop the event."""
 
+    def write_all(self, events: list[Event]) -> None:
+        """Write every event; a tight loop that hot columns may override.
+
+        If it raises, the caller runs :meth:`write` event by event instead, so that
+        only the failing events are marked broken; overriding is therefore safe."""
+        write = self.write
+        for event in events:
+            write(event)
+
 
 class SessionScopedEventColumn(Column):
     """A value per event that may look at the whole (split) session."""

@@ -6,14 +6,14 @@ parameters it reads the page URL, title and referrer from.
 
 from __future__ import annotations
 
-from typing import Any
+from operator import attrgetter
 
 import pyarrow as pa
 from typing_extensions import override
 
 from d8a.columns.base import Event, EventColumn, Interface, describe_field
-from d8a.columns.casts import to_bool, to_string
-from d8a.columns.simple import EventValue, ParamColumn
+from d8a.columns.casts import to_bool
+from d8a.columns.simple import EventValue, ParamColumn, constant
 from d8a.columns.urls import PageURL, URLCache
 from d8a.errors import BrokenEventError
 
@@ -79,7 +79,7 @@ class PageLocation(EventColumn):
             description="Page URL with the excluded parameters removed; '' when absent.",
         )
         self._param = param
-        self._urls = URLCache(excluded)
+        self._urls = URLCache(excluded, (*UTM_PARAMS, *CLICK_IDS, "gtm_debug"))
 
     @override
     def write(self, event: Event) -> None:
@@ -100,11 +100,26 @@ def _hostname(event: Event) -> str:
     return page.hostname
 
 
-def _query_value(key: str) -> Any:
-    def value(event: Event) -> str | None:
-        return to_string(_page(event).query.get(key))
+class PageQueryValue(EventColumn):
+    """A parameter of the original page URL (UTM and click-id columns)."""
 
-    return value
+    def __init__(self, interface: Interface, key: str) -> None:
+        self.interface = interface
+        self.depends_on = (event_id("page_location"),)
+        self._key = key
+        self._name = interface.name
+
+    @override
+    def write(self, event: Event) -> None:
+        fields = _page(event).fields or {}
+        event.values[self._name] = fields.get(self._key)
+
+    @override
+    def write_all(self, events: list[Event]) -> None:
+        name, key = self._name, self._key
+        for event in events:
+            fields = event.metadata[PAGE_URL].fields
+            event.values[name] = fields.get(key) if fields else None
 
 
 def _utc_seconds(event: Event) -> int:
@@ -129,17 +144,17 @@ def core_event_columns(
     columns: list[EventColumn] = [
         EventValue(
             core_interface("id", nullable=False, description="Hit id (UUID) given on receipt."),
-            lambda e: e.hit.id,
+            attrgetter("hit.id"),
         ),
         EventValue(
             core_interface("name", nullable=False, low_cardinality=True, description="Event name."),
-            lambda e: e.hit.event_name,
+            attrgetter("hit.event_name"),
         ),
         EventValue(
             core_interface(
                 "property_id", nullable=False, low_cardinality=True, description="Property id."
             ),
-            lambda e: e.hit.property_id,
+            attrgetter("hit.property_id"),
         ),
         EventValue(
             core_interface(
@@ -148,7 +163,7 @@ def core_event_columns(
                 low_cardinality=True,
                 description="Property name from the settings.",
             ),
-            lambda e: property_name,
+            constant(property_name),
         ),
         EventValue(
             core_interface(
@@ -172,15 +187,15 @@ def core_event_columns(
         ),
         EventValue(
             core_interface("client_id", nullable=False, description="Client id sent by the hit."),
-            lambda e: e.hit.client_id,
+            attrgetter("hit.client_id"),
         ),
         EventValue(
             core_interface("user_id", description="User id, when the site sets one."),
-            lambda e: e.hit.user_id,
+            attrgetter("hit.user_id"),
         ),
         EventValue(
             core_interface("ip_address", nullable=False, description="Client IP after masking."),
-            lambda e: e.hit.ip,
+            attrgetter("hit.ip"),
         ),
         PageLocation(location_param, excluded_url_params),
         EventValue(
@@ -205,25 +220,20 @@ def core_event_columns(
             core_interface(
                 "platform", nullable=False, low_cardinality=True, description="Always 'web'."
             ),
-            lambda e: "web",
+            constant("web"),
         ),
     ]
     for utm in UTM_PARAMS:
         columns.append(
-            EventValue(
-                core_interface(utm, description=f"{utm} of the original page URL."),
-                _query_value(utm),
-                page_dep,
-            )
+            PageQueryValue(core_interface(utm, description=f"{utm} of the original page URL."), utm)
         )
     for click_id in CLICK_IDS:
         columns.append(
-            EventValue(
+            PageQueryValue(
                 core_interface(
                     f"click_id_{click_id}", description=f"{click_id} of the original page URL."
                 ),
-                _query_value(click_id),
-                page_dep,
+                click_id,
             )
         )
     columns.append(
@@ -234,7 +244,7 @@ def core_event_columns(
                 low_cardinality=True,
                 description="Protocol the hit arrived with.",
             ),
-            lambda e: tracking_protocol,
+            constant(tracking_protocol),
         )
     )
     columns.append(

@@ -21,7 +21,24 @@ from d8a.columns.base import (
     SessionScopedEventColumn,
 )
 
-__all__ = ["EventValue", "ParamColumn", "SessionEventValue", "SessionValue"]
+__all__ = ["EventValue", "ParamColumn", "SessionEventValue", "SessionValue", "constant"]
+
+
+class _Constant:
+    """A callable returning one value; :class:`EventValue` writes it without calling."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, event: Event) -> Any:
+        return self.value
+
+
+def constant(value: Any) -> Callable[[Event], Any]:
+    """A column function that always returns ``value`` (cheaper than a lambda)."""
+    return _Constant(value)
 
 
 class EventValue(EventColumn):
@@ -41,6 +58,17 @@ class EventValue(EventColumn):
     @override
     def write(self, event: Event) -> None:
         event.values[self._name] = self._fn(event)
+
+    @override
+    def write_all(self, events: list[Event]) -> None:
+        name, fn = self._name, self._fn
+        if isinstance(fn, _Constant):
+            value = fn.value
+            for event in events:
+                event.values[name] = value
+            return
+        for event in events:
+            event.values[name] = fn(event)
 
 
 class ParamColumn(EventColumn):
@@ -62,6 +90,12 @@ class ParamColumn(EventColumn):
     @override
     def write(self, event: Event) -> None:
         event.values[self._name] = self._cast(event.hit.params.get(self._param))
+
+    @override
+    def write_all(self, events: list[Event]) -> None:
+        name, param, cast = self._name, self._param, self._cast
+        for event in events:
+            event.values[name] = cast(event.hit.params.get(param))
 
 
 class SessionEventValue(SessionScopedEventColumn):

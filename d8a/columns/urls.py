@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+from d8a.columns.casts import to_string
+
 __all__ = ["PageURL", "URLCache"]
 
 _CACHE_LIMIT = 20_000
@@ -25,13 +27,16 @@ class PageURL:
     path: str
     query: dict[str, str]
     error: str | None = None
+    fields: dict[str, str | None] | None = None
+    """Cast values of the parameters the columns read (UTM, click ids); absent keys missing."""
 
 
 class URLCache:
     """Parses page URLs, stripping ``excluded`` parameters, with a bounded cache."""
 
-    def __init__(self, excluded: tuple[str, ...]) -> None:
+    def __init__(self, excluded: tuple[str, ...], fields: tuple[str, ...] = ()) -> None:
         self._excluded = frozenset(excluded)
+        self._fields = fields
         self._cache: dict[str, PageURL] = {}
 
     def get(self, url: str) -> PageURL:
@@ -62,4 +67,5 @@ class URLCache:
                     ((k, v) for k, v in pairs if k not in self._excluded), key=lambda kv: kv[0]
                 )
                 location = urlunsplit(parts._replace(query=urlencode(kept)))
-        return PageURL(url, location, hostname, unquote(parts.path), query)
+        fields = {key: to_string(query[key]) for key in self._fields if key in query}
+        return PageURL(url, location, hostname, unquote(parts.path), query, fields=fields)

@@ -27,6 +27,8 @@ def event_params(event: Event) -> list[dict[str, Any]]:
     """``ep.<name>`` (string) and numeric ``epn.<name>`` params, sorted by name."""
     found: list[dict[str, Any]] = []
     for key, value in event.hit.params.items():
+        if key[:1] != "e":  # most keys: v, tid, cid, dl, ...
+            continue
         if key.startswith("ep."):
             found.append({"name": key[3:], "value_string": value, "value_number": None})
         elif key.startswith("epn."):

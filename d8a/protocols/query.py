@@ -9,7 +9,7 @@ the values that need it is about twice as fast as ``parse_qsl``.
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote
 
 from d8a.errors import ProtocolError
 
@@ -18,7 +18,22 @@ __all__ = ["decode_body", "parse_query"]
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
-def _unquote(text: str) -> str:
+_CACHE: dict[str, str] = {}
+_CACHE_LIMIT = 50_000
+
+
+def _unquote(raw: str) -> str:
+    # Escaped values repeat a lot (page URLs, titles, referrers): decode each once.
+    found = _CACHE.get(raw)
+    if found is None:
+        found = _decode(raw)
+        if len(_CACHE) >= _CACHE_LIMIT:
+            _CACHE.clear()
+        _CACHE[raw] = found
+    return found
+
+
+def _decode(text: str) -> str:
     if "+" in text:
         text = text.replace("+", " ")
     if "%" not in text:
@@ -26,7 +41,7 @@ def _unquote(text: str) -> str:
     if _BAD_ESCAPE.search(text):
         raise ProtocolError(f"malformed percent-encoding in {text[:60]!r}")
     try:
-        return unquote_to_bytes(text).decode()
+        return unquote(text, errors="strict")
     except UnicodeDecodeError:
         raise ProtocolError(f"percent-encoded bytes are not UTF-8 in {text[:60]!r}") from None
 

@@ -20,7 +20,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from d8a.encoding import decode_hit
+from d8a.encoding import HitRef, decode_hit
 from d8a.hits import Hit
 from d8a.protosessions.closer import Closer
 from d8a.protosessions.wheel import TimingWheel
@@ -84,22 +84,22 @@ class ProtosessionHandler:
             else:
                 self.closing.append(_Closing(protosession))
 
-    def add(self, hit: Hit, encoded: bytes, token: object = None) -> None:
-        """Add one hit (and its encoded bytes) after advancing the clock to its time."""
+    def add(self, hit: HitRef, token: object = None) -> None:
+        """Add one hit after advancing the clock to its time."""
         when = hit.received_at
         if when > self._wheel.now:
             self._expire(self._wheel.advance(when))
-        client_key = f"open/{hit.property_id}\x1f{hit.authoritative_client_id}"
+        client_key = f"open/{hit.property_id}\x1f{hit.client_id}"
         current = self._kv.get(client_key)
         if current is None:
-            protosession = f"{hit.property_id}\x1f{hit.authoritative_client_id}\x1f{hit.id}"
+            protosession = f"{hit.property_id}\x1f{hit.client_id}\x1f{hit.id}"
             self._kv.set(client_key, protosession.encode())
             last = when
         else:
             protosession = current.decode()
             previous = self._wheel.deadline(protosession)
             last = when if previous is None else max(when, previous - self._timeout)
-        self._set.add(f"hits/{protosession}", encoded)
+        self._set.add(f"hits/{protosession}", hit.data)
         self._kv.set(f"last/{protosession}", _FLOAT.pack(last))
         self._wheel.schedule(protosession, last + self._timeout)
         if token is not None:

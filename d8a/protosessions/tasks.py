@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from d8a.encoding import decode_batch, decode_hit
+from d8a.encoding import decode_batch
 from d8a.protosessions.handler import ProtosessionHandler
 from d8a.queue.base import Delivery
 
@@ -76,21 +76,18 @@ class HitBatchHandler:
 
     def __call__(self, delivery: Delivery) -> None:
         try:
-            encoded = decode_batch(delivery.task.body)
-            hits = [decode_hit(data) for data in encoded]
+            refs = decode_batch(delivery.task.body)
         except Exception as exc:  # a corrupt message must not stop the worker
             self.undecodable += 1
             log.error("dropping undecodable hit batch %s: %s", delivery.receipt, exc)
             self._tracker.expect(delivery.receipt, 0)
             return
-        if delivery.redelivered and hits:
-            written = self._already_written([hit.id for hit in hits])
+        if delivery.redelivered and refs:
+            written = self._already_written([ref.id for ref in refs])
             if written:
-                pairs = [(h, e) for h, e in zip(hits, encoded, strict=True) if h.id not in written]
-                hits = [h for h, _ in pairs]
-                encoded = [e for _, e in pairs]
-        self._tracker.expect(delivery.receipt, len(hits))
+                refs = [ref for ref in refs if ref.id not in written]
+        self._tracker.expect(delivery.receipt, len(refs))
         add = self._protosessions.add
         receipt = delivery.receipt
-        for hit, data in zip(hits, encoded, strict=True):
-            add(hit, data, receipt)
+        for ref in refs:
+            add(ref, receipt)

@@ -46,23 +46,22 @@ def build_sessions(
     protosession: Sequence[Hit], columns: ColumnSet, settings: Settings, stats: SessionStats
 ) -> list[Session]:
     """Run the columns over one protosession and return its finished sessions."""
-    events = [Event(hit) for hit in protosession]
+    kept = [Event(hit) for hit in protosession]
     for column in columns.event:
-        for event in events:
-            if event.broken is not None:
-                continue
-            try:
-                column.write(event)
-            except BrokenEventError as exc:
-                event.broken = f"{column.name}: {exc}"
-            except Exception as exc:  # a bug in one column must not lose the others' rows
-                event.broken = f"{column.name}: {type(exc).__name__}: {exc}"
-    kept = []
-    for event in events:
-        if event.broken is None:
-            kept.append(event)
-        else:
-            stats.broken_events[event.broken] += 1
+        try:
+            column.write_all(kept)
+        except Exception:  # find the failing events; the others keep their values
+            for event in kept:
+                try:
+                    column.write(event)
+                except BrokenEventError as exc:
+                    event.broken = f"{column.name}: {exc}"
+                except Exception as exc:  # a bug in one column must not lose other rows
+                    event.broken = f"{column.name}: {type(exc).__name__}: {exc}"
+            broken = [event for event in kept if event.broken is not None]
+            for event in broken:
+                stats.broken_events[event.broken or ""] += 1
+            kept = [event for event in kept if event.broken is None]
     sessions = split(kept, settings)
     finished = []
     for session in sessions:
