@@ -75,11 +75,13 @@ class Request:
     ip: str
     received_at: float
     id: str | None = None
+    size: int = 0
+    """Bytes of query, body, headers and IP: an upper bound of any of its hits' size."""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], default_time: float) -> Request:
         """Validate a request dict; raise :class:`ProtocolError` when it is malformed."""
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):  # dict: skip the ABC check
             raise ProtocolError("a request must be a mapping")
         method = data.get("method")
         path = data.get("path")
@@ -91,9 +93,15 @@ class Request:
         if not isinstance(query, str):
             raise ProtocolError("request 'query' must be a string")
         raw_headers = data.get("headers") or {}
-        if not isinstance(raw_headers, Mapping):
+        if type(raw_headers) is not dict and not isinstance(raw_headers, Mapping):
             raise ProtocolError("request 'headers' must be a mapping")
-        headers = {canonical_header(str(k)): str(v) for k, v in raw_headers.items()}
+        headers = {}
+        size = 0
+        for key, value in raw_headers.items():
+            name = canonical_header(key if type(key) is str else str(key))
+            text = value if type(value) is str else str(value)
+            headers[name] = text
+            size += len(name) + len(text)
         body = data.get("body") or b""
         if isinstance(body, str):
             body = body.encode()
@@ -110,7 +118,9 @@ class Request:
         request_id = data.get("id")
         if request_id is not None and not isinstance(request_id, str):
             raise ProtocolError("request 'id' must be a string")
-        return cls(method.upper(), path, query, headers, bytes(body), ip, received_at, request_id)
+        body = bytes(body)
+        size += len(query) + len(body) + len(ip) + len(path)
+        return cls(method.upper(), path, query, headers, body, ip, received_at, request_id, size)
 
 
 @dataclass(slots=True)

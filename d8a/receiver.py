@@ -153,11 +153,7 @@ class Receiver:
             return self._reject(exc.status, exc.reason, data, cors)
         level = self._settings.ip_masking_level
         limit = self._settings.max_hit_bytes
-        # A hit is never larger than its whole request: measure hits only when that is big.
-        approx = len(request.query) + len(request.body) + len(request.ip) + 256
-        for key, value in request.headers.items():
-            approx += len(key) + len(value)
-        check = approx > limit
+        check = request.size + 256 > limit  # a hit is never larger than its whole request
         for hit in hits:
             if level:
                 hit.ip = mask_ip(hit.ip, level)
