@@ -13,7 +13,10 @@ from d8a.pipeline import Pipeline
 from tests.conftest import ga4
 
 
-def iface(name: str, type_: pa.DataType = pa.string()) -> Interface:
+STRING = pa.string()
+
+
+def iface(name: str, type_: pa.DataType = STRING) -> Interface:
     return Interface(f"test/{name}", describe_field(name, type_))
 
 
@@ -34,7 +37,7 @@ def test_a_cycle_is_a_configuration_error_naming_the_columns() -> None:
 
 def test_a_missing_dependency_names_the_column() -> None:
     a = EventValue(iface("a"), lambda e: 1, ["test/nowhere"])
-    with pytest.raises(ConfigurationError, match="'a'.*depends on 'test/nowhere'"):
+    with pytest.raises(ConfigurationError, match=r"'a'.*depends on 'test/nowhere'"):
         ColumnSet.build([a], [], [])
 
 
@@ -121,6 +124,4 @@ def test_a_value_of_the_wrong_type_drops_only_its_event() -> None:
     table = pipeline.driver.table("events")  # type: ignore[attr-defined]
     assert table.column("id").to_pylist() == ["a", "c"]
     assert table.column("session_total_events").to_pylist() == [3, 3]
-    assert pipeline.closer.stats.broken_events == {
-        "wrong: value does not fit the column type": 1
-    }
+    assert pipeline.closer.stats.broken_events == {"wrong: value does not fit the column type": 1}

@@ -145,7 +145,7 @@ def test_split_by_max_events_and_time() -> None:
 
 
 def test_unsupported_settings_raise() -> None:
-    with pytest.raises(d8a.ConfigurationError, match="geo_database.*not supported yet"):
+    with pytest.raises(d8a.ConfigurationError, match=r"geo_database.*not supported yet"):
         d8a.replay([], geo_database="/tmp/x.mmdb")
     with pytest.raises(d8a.ConfigurationError, match="unknown setting"):
         d8a.replay([], sesion_timeout=5)
@@ -192,9 +192,9 @@ def _requests(seed_offsets: list[tuple[int, int]]) -> list[dict[str, Any]]:
     ]
 
 
-traffic = st.lists(
-    st.tuples(st.integers(0, 3), st.integers(0, 9000)), min_size=1, max_size=40
-).map(lambda xs: sorted(xs, key=lambda x: x[1]))
+traffic = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 9000)), min_size=1, max_size=40).map(
+    lambda xs: sorted(xs, key=lambda x: x[1])
+)
 
 
 @settings(max_examples=15, deadline=None)
@@ -204,8 +204,6 @@ def test_pipeline_gives_the_rows_replay_gives(
 ) -> None:
     requests = _requests(offsets)
     expected = d8a.replay(requests)["events"]
-    want = sorted(
-        rows(expected, "id", "session_id", "session_hit_number", "session_total_events")
-    )
+    want = sorted(rows(expected, "id", "session_id", "session_hit_number", "session_total_events"))
     got = _through_pipeline(requests, tmp_path_factory.mktemp("p"), step)
     assert sorted(rows(got, *got.column_names)) == want
