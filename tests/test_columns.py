@@ -12,7 +12,6 @@ from d8a.errors import BrokenEventError, ConfigurationError
 from d8a.pipeline import Pipeline
 from tests.conftest import ga4
 
-
 STRING = pa.string()
 
 
