@@ -14,7 +14,7 @@ import pytest
 from d8a.errors import ConfigurationError, TransientError
 from d8a.queue import MemoryQueue, SQLiteQueue, Task
 from d8a.queue import sqlite as sqlite_queue
-from d8a.testing.conformance import QueueBackend, QueueConformance
+from d8a.testing.queue_conformance import QueueBackend, QueueConformance
 
 
 class TestMemoryQueue(QueueConformance):

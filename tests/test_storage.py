@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from d8a.errors import ConfigurationError
 from d8a.storage import KV, MemoryKV, MemorySet, Set, SQLiteKV, SQLiteSet
-from d8a.testing.conformance import KVConformance, SetConformance
+from d8a.testing.storage_conformance import KVConformance, SetConformance
 
 
 class TestMemoryKV(KVConformance):
