@@ -38,6 +38,7 @@ class HitRef(NamedTuple):
             hit.property_id, hit.authoritative_client_id, hit.id, hit.received_at, encode_hit(hit)
         )
 
+
 _local = threading.local()
 
 

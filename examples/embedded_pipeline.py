@@ -34,5 +34,7 @@ with pipeline:
     pipeline.flush()  # close the sessions still open and write them
 
 with sqlite3.connect(folder / "events.db") as db:
-    hits, sessions = db.execute("SELECT count(*), count(DISTINCT session_id) FROM events").fetchone()
+    hits, sessions = db.execute(
+        "SELECT count(*), count(DISTINCT session_id) FROM events"
+    ).fetchone()
 print(f"{hits} hits in {sessions} sessions written to {folder / 'events.db'}")
