@@ -112,7 +112,8 @@ class Receiver:
         clock: Clock,
     ) -> None:
         self._settings = settings
-        self._storage = storage
+        self.storage = storage
+        """Where accepted hits go; a wrapper may replace it before the first request."""
         self._clock = clock
         self._routes: dict[str, tuple[Protocol, Endpoint]] = {}
         for protocol in protocols:
@@ -161,7 +162,7 @@ class Receiver:
                 return self._reject(413, f"hit larger than the {limit}-byte limit", data, cors)
             hit.seq = next(self._seq)
         try:
-            self._storage.push(hits)
+            self.storage.push(hits)
         except TransientError as exc:
             return self._reject(503, f"storage unavailable, retry: {exc}", data, cors)
         with self._lock:

@@ -89,7 +89,7 @@ def replay(
     )
     pipeline = builder.build()
     ordering = _Ordering(pipeline.storage)
-    pipeline.receiver._storage = ordering  # the replay-only wrapper around the storage
+    pipeline.receiver.storage = ordering
     worker = pipeline.worker()
     rejected = 0
     for count, request in enumerate(requests, 1):
