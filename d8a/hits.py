@@ -59,7 +59,9 @@ def partition_key(property_id: str, client_id: str) -> int:
     All hits of one visitor share it, so a queue partitioned by it keeps a visitor
     on one worker.
     """
-    digest = hashlib.blake2b(f"{property_id}\x1f{client_id}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(
+        f"{len(property_id)}:{property_id}{client_id}".encode(), digest_size=8
+    ).digest()
     return int.from_bytes(digest, "big") >> 1
 
 

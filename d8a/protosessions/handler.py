@@ -2,7 +2,7 @@
 
 State layout (all keys strings, values bytes):
 
-* KV ``open/<property>\\x1f<client>`` -> id of the client's open protosession;
+* KV ``open/<len>:<property>\\x1f<client>`` -> id of the client's open protosession;
 * KV ``last/<protosession>`` -> time of its newest hit (8-byte float);
 * Set ``hits/<protosession>`` -> the encoded hits.
 
@@ -60,6 +60,8 @@ class ProtosessionHandler:
         self._on_written = on_written
         self._wheel = TimingWheel()
         self._tokens: dict[str, list[object]] = {}
+        self._client_key: dict[str, str] = {}
+        """KV key of the open pointer of each open protosession."""
         self.closing: list[_Closing] = []
         self._recover()
 
@@ -75,12 +77,13 @@ class ProtosessionHandler:
 
     def _recover(self) -> None:
         """Rebuild the wheel from durable state; stale protosessions close first."""
-        open_ids = {value.decode() for _, value in self._kv.scan("open/")}
+        open_ids = {value.decode(): key for key, value in self._kv.scan("open/")}
         for key, value in self._kv.scan("last/"):
             protosession = key[5:]
             (last,) = _FLOAT.unpack(value)
             if protosession in open_ids:
                 self._wheel.schedule(protosession, last + self._timeout)
+                self._client_key[protosession] = open_ids[protosession]
             else:
                 self.closing.append(_Closing(protosession))
 
@@ -89,11 +92,12 @@ class ProtosessionHandler:
         when = hit.received_at
         if when > self._wheel.now:
             self._expire(self._wheel.advance(when))
-        client_key = f"open/{hit.property_id}\x1f{hit.client_id}"
+        client_key = _client_key(hit.property_id, hit.client_id)
         current = self._kv.get(client_key)
         if current is None:
-            protosession = f"{hit.property_id}\x1f{hit.client_id}\x1f{hit.id}"
+            protosession = f"{client_key[5:]}\x1f{len(hit.id)}:{hit.id}"
             self._kv.set(client_key, protosession.encode())
+            self._client_key[protosession] = client_key
             last = when
         else:
             protosession = current.decode()
@@ -118,9 +122,8 @@ class ProtosessionHandler:
 
     def _expire(self, protosessions: Sequence[str]) -> None:
         for protosession in protosessions:
-            property_id, client_id, _ = protosession.split("\x1f", 2)
-            client_key = f"open/{property_id}\x1f{client_id}"
-            if self._kv.get(client_key) == protosession.encode():
+            client_key = self._client_key.pop(protosession, None)
+            if client_key is not None and self._kv.get(client_key) == protosession.encode():
                 self._kv.delete(client_key)
             self.closing.append(_Closing(protosession, self._tokens.pop(protosession, [])))
 
@@ -154,6 +157,11 @@ class ProtosessionHandler:
     def _commit(self) -> None:
         self._kv.commit()
         self._set.commit()
+
+
+def _client_key(property_id: str, client_id: str) -> str:
+    """KV key of a client's open protosession; length-prefixed, so ids may hold any character."""
+    return f"open/{len(property_id)}:{property_id}\x1f{client_id}"
 
 
 def _sort_key(hit: Hit) -> tuple[float, int, str]:
