@@ -5,6 +5,12 @@ One :class:`WorkerLoop` owns one consumer and one protosession handler. Each
 idle in one warehouse write, and acknowledges the deliveries whose hits are all
 written. With ``pings`` on, an idle step advances the clock to the pipeline
 clock's time, so sessions close even when no traffic comes.
+
+Protosessions that a crash left half-closed (taken out of the open state, not
+yet written) are recovered into the handler's closing list; they are written
+before any delivery is received. Otherwise the redelivered hits of such a
+protosession, not yet in the warehouse, would be added again and join the
+client's newer open protosession, merging two sessions.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class WorkerLoop:
 
     def step(self, max_tasks: int = 100, timeout: float = 0.0) -> int:
         """One round; returns the number of deliveries handled."""
+        self._close_pending()
         deliveries = self._consumer.receive(max_tasks, timeout)
         for delivery in deliveries:
             self._worker.process(delivery)
@@ -59,12 +66,22 @@ class WorkerLoop:
 
     def run_until_empty(self, max_tasks: int = 500) -> None:
         """Handle every delivery available now (no pings, no waiting)."""
+        self._close_pending()
         while True:
             deliveries = self._consumer.receive(max_tasks, 0.0)
             if not deliveries:
                 break
             for delivery in deliveries:
                 self._worker.process(delivery)
+            self.protosessions.drain()
+            done = self._tracker.take_done()
+            if done:
+                self._consumer.ack(done)
+
+    def _close_pending(self) -> None:
+        """Write what waits to be closed (recovered after a crash, or left by a failed
+        drain) before receiving: a redelivered hit of it is then found written and skipped."""
+        if self.protosessions.closing:
             self.protosessions.drain()
             done = self._tracker.take_done()
             if done:
