@@ -19,7 +19,7 @@ from typing import Self
 from typing_extensions import override
 
 from d8a.clock import monotonic
-from d8a.encoding import HitRef, encode_batch
+from d8a.encoding import BATCH_FORMAT, HitRef, encode_batch
 from d8a.hits import Hit, partition_key
 from d8a.queue.base import HIT_BATCH, Publisher, Task
 
@@ -33,7 +33,7 @@ def tasks_for(hits: Sequence[Hit], partitions: int) -> list[Task]:
         part = partition_key(hit.property_id, hit.client_id) % partitions if partitions > 1 else 0
         groups.setdefault(part, []).append(HitRef.of(hit))
     return [
-        Task(HIT_BATCH, encode_batch(encoded), {"hits": str(len(encoded))}, part)
+        Task(HIT_BATCH, encode_batch(encoded), {"format": BATCH_FORMAT}, part)
         for part, encoded in groups.items()
     ]
 

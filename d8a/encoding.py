@@ -18,7 +18,7 @@ import zstandard
 
 from d8a.hits import Hit
 
-__all__ = ["HitRef", "decode_batch", "decode_hit", "encode_batch", "encode_hit"]
+__all__ = ["BATCH_FORMAT", "HitRef", "decode_batch", "decode_hit", "encode_batch", "encode_hit"]
 
 
 class HitRef(NamedTuple):
@@ -38,6 +38,9 @@ class HitRef(NamedTuple):
             hit.property_id, hit.authoritative_client_id, hit.id, hit.received_at, encode_hit(hit)
         )
 
+
+BATCH_FORMAT = "d8a-hits/1"
+"""The ``format`` header of hit-batch tasks; a consumer sets aside what it cannot read."""
 
 _local = threading.local()
 

@@ -32,7 +32,14 @@ from d8a.runner import WorkerLoop
 from d8a.sessions.writer import DirectCloser
 from d8a.storage.base import KV, Set
 from d8a.warehouse.base import Driver
-from d8a.wiring import build_columns, build_worker, open_queue, open_state, open_warehouse
+from d8a.wiring import (
+    build_columns,
+    build_worker,
+    open_dead_letters,
+    open_queue,
+    open_state,
+    open_warehouse,
+)
 
 __all__ = ["Pipeline", "PipelineBuilder"]
 
@@ -165,7 +172,10 @@ class Pipeline:
         self.layout = layout
         self.clock = clock
         self._queue = queue
+        self.dead_letters = open_dead_letters(queue)
+        """Queue of hit batches the worker could not read (None if the backend has none)."""
         self._state = state
+        self._stores: tuple[KV, Set] | None = None
         self._pings = pings
         self._publisher: Publisher = queue.publisher()
         self.storage: Storage = (
@@ -199,7 +209,7 @@ class Pipeline:
             if self._worker is None:
                 self.migrate()
                 consumer: Consumer = self._queue.consumer()
-                kv, hits = open_state(self._state)
+                kv, hits = self._stores = open_state(self._state)
                 self._worker, self._closer = build_worker(self, consumer, kv, hits, self._pings)
             return self._worker
 
@@ -221,6 +231,9 @@ class Pipeline:
         self.storage.close()
         if self._worker is not None:
             self._worker.close()
+        if self._stores is not None:
+            for store in self._stores:
+                store.close()
         self._publisher.close()
         self.driver.close()
 

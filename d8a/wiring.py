@@ -23,7 +23,14 @@ from d8a.warehouse import Driver, driver_from_url
 if TYPE_CHECKING:
     from d8a.pipeline import Pipeline
 
-__all__ = ["build_columns", "build_worker", "open_queue", "open_state", "open_warehouse"]
+__all__ = [
+    "build_columns",
+    "build_worker",
+    "open_dead_letters",
+    "open_queue",
+    "open_state",
+    "open_warehouse",
+]
 
 
 def build_columns(
@@ -81,6 +88,22 @@ def open_queue(queue: Any) -> Any:
     return SQLiteQueue(path)
 
 
+def open_dead_letters(queue: Any) -> Any:
+    """The queue that keeps unreadable messages of ``queue``, or None when there is none.
+
+    SQLite: table ``queue_dead_letters`` in the same file; memory: another memory
+    queue; other backends may offer ``dead_letters()``."""
+    from d8a.queue.memory import MemoryQueue
+    from d8a.queue.sqlite import SQLiteQueue
+
+    if isinstance(queue, SQLiteQueue):
+        return SQLiteQueue(queue.path, name="dead_letters")
+    if isinstance(queue, MemoryQueue):
+        return MemoryQueue()
+    make = getattr(queue, "dead_letters", None)
+    return make() if callable(make) else None
+
+
 def open_state(state: Any) -> tuple[KV, Set]:
     """The (KV, Set) pair of protosession state from a URL or a pair."""
     if isinstance(state, tuple) and len(state) == 2:
@@ -127,7 +150,10 @@ def build_worker(
             found |= pipeline.driver.existing_ids(table, ids)
         return found
 
-    handler = HitBatchHandler(protosessions, tracker, already_written)
+    dead = pipeline.dead_letters
+    handler = HitBatchHandler(
+        protosessions, tracker, already_written, None if dead is None else dead.publisher()
+    )
     worker = Worker({HIT_BATCH: handler})
     loop = WorkerLoop(consumer, worker, protosessions, tracker, pipeline.clock, pings)
     return loop, closer

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -17,6 +19,8 @@ from d8a.hits import Hit, partition_key
 from d8a.protosessions.wheel import TimingWheel
 from d8a.queue.base import Delivery, Middleware, Task, TaskHandler, Worker
 from d8a.queue.memory import MemoryQueue
+from d8a.queue.sqlite import SQLiteQueue
+from d8a.testing import ga4_request
 
 
 def hit(client: str, n: int = 0, prop: str = "p") -> Hit:
@@ -186,3 +190,27 @@ def test_client_ids_may_hold_any_character() -> None:
     for i in range(len(tricky)):
         assert sessions[str(i)] == sessions[str(i + len(tricky))] == str(i)
     assert sessions["late"] == "late"
+
+
+def test_an_unreadable_message_becomes_a_dead_letter(tmp_path: Path) -> None:
+    pipeline = (
+        d8a.Pipeline.builder()
+        .queue(f"sqlite:///{tmp_path / 'q.db'}")
+        .warehouse(f"sqlite:///{tmp_path / 'e.db'}")
+        .pings(False)
+        .build()
+    )
+    assert pipeline.dead_letters is not None
+    raw = SQLiteQueue(tmp_path / "q.db").publisher()
+    raw.publish([Task("process-hits", b"garbage", {"format": "d8a-hits/1"})])
+    raw.publish([Task("process-hits", b"", {"format": "d8a-hits/99"})])
+    pipeline.ingest(ga4_request(cid="1.1"))
+    pipeline.flush()
+    consumer = pipeline.dead_letters.consumer()
+    dead = consumer.receive(10)
+    assert [d.task.body for d in dead] == [b"garbage", b""]
+    assert "unknown hit batch format" in dead[1].task.headers["reason"]
+    assert SQLiteQueue(tmp_path / "q.db").consumer().pending() == 0
+    with sqlite3.connect(tmp_path / "e.db") as db:
+        assert db.execute("SELECT count(*) FROM events").fetchone() == (1,)
+    pipeline.close()

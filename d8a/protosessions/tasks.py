@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from d8a.encoding import decode_batch
+from d8a.encoding import BATCH_FORMAT, decode_batch
 from d8a.protosessions.handler import ProtosessionHandler
-from d8a.queue.base import Delivery
+from d8a.queue.base import Delivery, Publisher, Task
 
 __all__ = ["AckTracker", "HitBatchHandler"]
 
@@ -68,19 +68,22 @@ class HitBatchHandler:
         protosessions: ProtosessionHandler,
         tracker: AckTracker,
         already_written: Callable[[list[str]], set[str]],
+        dead_letters: Publisher | None = None,
     ) -> None:
         self._protosessions = protosessions
         self._tracker = tracker
         self._already_written = already_written
+        self._dead_letters = dead_letters
         self.undecodable = 0
 
     def __call__(self, delivery: Delivery) -> None:
         try:
+            version = delivery.task.headers.get("format", BATCH_FORMAT)
+            if version != BATCH_FORMAT:
+                raise ValueError(f"unknown hit batch format {version!r}")
             refs = decode_batch(delivery.task.body)
         except Exception as exc:  # a corrupt message must not stop the worker
-            self.undecodable += 1
-            log.error("dropping undecodable hit batch %s: %s", delivery.receipt, exc)
-            self._tracker.expect(delivery.receipt, 0)
+            self._set_aside(delivery, str(exc))
             return
         if delivery.redelivered and refs:
             written = self._already_written([ref.id for ref in refs])
@@ -91,3 +94,17 @@ class HitBatchHandler:
         receipt = delivery.receipt
         for ref in refs:
             add(ref, receipt)
+
+    def _set_aside(self, delivery: Delivery, reason: str) -> None:
+        """Keep an unreadable message as a dead letter, then acknowledge it; without a
+        dead-letter queue, leave it unacknowledged (it comes back at the next start)."""
+        self.undecodable += 1
+        if self._dead_letters is None:
+            log.error("cannot read hit batch %s, left in the queue: %s", delivery.receipt, reason)
+            return
+        task = delivery.task
+        self._dead_letters.publish(
+            [Task(task.type, task.body, {**task.headers, "reason": reason}, task.partition)]
+        )
+        log.error("cannot read hit batch %s, moved to dead letters: %s", delivery.receipt, reason)
+        self._tracker.expect(delivery.receipt, 0)
