@@ -19,19 +19,21 @@ from typing import Self
 from typing_extensions import override
 
 from d8a.clock import monotonic
-from d8a.encoding import BATCH_FORMAT, HitRef, encode_batch
+from d8a.encoding import BATCH_FORMAT, DecodedHits, HitRef, encode_batch
 from d8a.hits import Hit, partition_key
 from d8a.queue.base import HIT_BATCH, Publisher, Task
 
 __all__ = ["BatchingStorage", "PublishingStorage", "Storage", "tasks_for"]
 
 
-def tasks_for(hits: Sequence[Hit], partitions: int) -> list[Task]:
+def tasks_for(
+    hits: Sequence[Hit], partitions: int, decoded: DecodedHits | None = None
+) -> list[Task]:
     """One hit-batch task per partition present in ``hits``, hits kept in order."""
     groups: dict[int, list[HitRef]] = {}
     for hit in hits:
         part = partition_key(hit.property_id, hit.client_id) % partitions if partitions > 1 else 0
-        groups.setdefault(part, []).append(HitRef.of(hit))
+        groups.setdefault(part, []).append(HitRef.of(hit, decoded))
     return [
         Task(HIT_BATCH, encode_batch(encoded), {"format": BATCH_FORMAT}, part)
         for part, encoded in groups.items()
@@ -68,13 +70,16 @@ class Storage(ABC):
 class PublishingStorage(Storage):
     """Publishes every push at once: durable before the request is answered."""
 
-    def __init__(self, publisher: Publisher, partitions: int = 1) -> None:
+    def __init__(
+        self, publisher: Publisher, partitions: int = 1, decoded: DecodedHits | None = None
+    ) -> None:
         self._publisher = publisher
         self._partitions = partitions
+        self.decoded = decoded
 
     @override
     def push(self, hits: Sequence[Hit]) -> None:
-        self._publisher.publish(tasks_for(hits, self._partitions))
+        self._publisher.publish(tasks_for(hits, self._partitions, self.decoded))
 
 
 class BatchingStorage(Storage):
@@ -91,8 +96,10 @@ class BatchingStorage(Storage):
         partitions: int = 1,
         max_hits: int = 1000,
         max_delay: float = 1.0,
+        decoded: DecodedHits | None = None,
     ) -> None:
         self._publisher = publisher
+        self.decoded = decoded
         self._partitions = partitions
         self._max_hits = max_hits
         self._max_delay = max_delay
@@ -108,7 +115,7 @@ class BatchingStorage(Storage):
                 return
             batch, self._pending = self._pending, []
             self._since = monotonic()
-        self._publisher.publish(tasks_for(batch, self._partitions))
+        self._publisher.publish(tasks_for(batch, self._partitions, self.decoded))
 
     @override
     def flush(self) -> None:
@@ -116,4 +123,4 @@ class BatchingStorage(Storage):
             batch, self._pending = self._pending, []
             self._since = monotonic()
         if batch:
-            self._publisher.publish(tasks_for(batch, self._partitions))
+            self._publisher.publish(tasks_for(batch, self._partitions, self.decoded))

@@ -18,7 +18,15 @@ import zstandard
 
 from d8a.hits import Hit
 
-__all__ = ["BATCH_FORMAT", "HitRef", "decode_batch", "decode_hit", "encode_batch", "encode_hit"]
+__all__ = [
+    "BATCH_FORMAT",
+    "DecodedHits",
+    "HitRef",
+    "decode_batch",
+    "decode_hit",
+    "encode_batch",
+    "encode_hit",
+]
 
 
 class HitRef(NamedTuple):
@@ -32,11 +40,12 @@ class HitRef(NamedTuple):
     data: bytes
 
     @classmethod
-    def of(cls, hit: Hit) -> HitRef:
-        """Encode ``hit``."""
-        return cls(
-            hit.property_id, hit.authoritative_client_id, hit.id, hit.received_at, encode_hit(hit)
-        )
+    def of(cls, hit: Hit, decoded: DecodedHits | None = None) -> HitRef:
+        """Encode ``hit`` (remembering it in ``decoded`` when given)."""
+        data = encode_hit(hit)
+        if decoded is not None:
+            decoded.remember(data, hit)
+        return cls(hit.property_id, hit.authoritative_client_id, hit.id, hit.received_at, data)
 
 
 BATCH_FORMAT = "d8a-hits/1"
@@ -86,3 +95,29 @@ def decode_batch(body: bytes) -> list[HitRef]:
     if not all(isinstance(ref.data, bytes) for ref in refs):
         raise ValueError("a hit's data must be a CBOR byte string")
     return refs
+
+
+class DecodedHits:
+    """Hits this process encoded, kept so that its own worker need not decode them.
+
+    When the receiver and the worker share a process (replay, a web app with a
+    worker thread), the worker takes the hit object back instead of decoding its
+    bytes: same bytes, same hit, since encoding is deterministic. Each entry is
+    taken once; past ``limit`` entries the cache is emptied (a miss only costs a
+    decode). Thread-safe: single dict operations only.
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._hits: dict[bytes, Hit] = {}
+        self._limit = limit
+
+    def remember(self, data: bytes, hit: Hit) -> None:
+        """Keep ``hit`` under its encoded bytes."""
+        if len(self._hits) >= self._limit:
+            self._hits.clear()
+        self._hits[data] = hit
+
+    def decode(self, data: bytes) -> Hit:
+        """The hit of ``data``: the remembered object if there is one, else decoded."""
+        hit = self._hits.pop(data, None)
+        return decode_hit(data) if hit is None else hit

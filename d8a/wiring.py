@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from d8a.batching import BatchingStorage, PublishingStorage
 from d8a.columns.base import Column, EventColumn, SessionColumn, SessionScopedEventColumn
 from d8a.columns.columnset import ColumnSet
+from d8a.columns.enrichment import configure_enrichment
 from d8a.config import Settings
+from d8a.encoding import DecodedHits
 from d8a.errors import ConfigurationError
 from d8a.layouts.base import Layout
 from d8a.locations import split_url
@@ -48,7 +51,10 @@ def build_columns(
         if protocol.id in result:
             raise ConfigurationError(f"protocol {protocol.id!r} is configured twice")
         columns = ColumnSet.build(
-            [*protocol.event_columns(settings), *(c for c in extra if isinstance(c, EventColumn))],
+            [
+                *configure_enrichment(protocol.event_columns(settings), settings),
+                *(c for c in extra if isinstance(c, EventColumn)),
+            ],
             [
                 *protocol.session_scoped_columns(settings),
                 *(c for c in extra if isinstance(c, SessionScopedEventColumn)),
@@ -139,8 +145,12 @@ def build_worker(
     """The worker loop of ``pipeline`` over ``consumer`` and the state ``kv``/``hits``."""
     closer = DirectCloser(pipeline.columns, pipeline.settings, pipeline.layout, pipeline.driver)
     tracker = AckTracker()
+    # Hits this process ingests are handed to its own worker without a decode.
+    decoded = DecodedHits()
+    if isinstance(pipeline.storage, PublishingStorage | BatchingStorage):
+        pipeline.storage.decoded = decoded
     protosessions = ProtosessionHandler(
-        kv, hits, closer, pipeline.settings.session_timeout, tracker.written
+        kv, hits, closer, pipeline.settings.session_timeout, tracker.written, decoded
     )
     tables = pipeline.tables()
 

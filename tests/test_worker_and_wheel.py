@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 import d8a
 from d8a.batching import BatchingStorage, PublishingStorage, tasks_for
 from d8a.clock import ManualClock
-from d8a.encoding import decode_batch, decode_hit
+from d8a.encoding import DecodedHits, decode_batch, decode_hit, encode_hit
 from d8a.hits import Hit, partition_key
 from d8a.protosessions.wheel import TimingWheel
 from d8a.queue.base import Delivery, Middleware, Task, TaskHandler, Worker
@@ -214,3 +214,16 @@ def test_an_unreadable_message_becomes_a_dead_letter(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "e.db") as db:
         assert db.execute("SELECT count(*) FROM events").fetchone() == (1,)
     pipeline.close()
+
+
+def test_decoded_hits_give_back_the_same_hit_once() -> None:
+    cache = DecodedHits(limit=2)
+    original = hit("a", 1)
+    data = encode_hit(original)
+    cache.remember(data, original)
+    assert cache.decode(data) is original
+    again = cache.decode(data)  # taken once: now decoded from the bytes
+    assert again == original and again is not original
+    for n in range(3):
+        cache.remember(encode_hit(hit("b", n)), hit("b", n))
+    assert cache.decode(encode_hit(hit("b", 2))) == hit("b", 2)

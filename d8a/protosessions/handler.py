@@ -20,7 +20,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from d8a.encoding import HitRef, decode_hit
+from d8a.encoding import DecodedHits, HitRef, decode_hit
 from d8a.hits import Hit
 from d8a.protosessions.closer import Closer
 from d8a.protosessions.wheel import TimingWheel
@@ -52,7 +52,9 @@ class ProtosessionHandler:
         closer: Closer,
         timeout: float,
         on_written: Callable[[list[object]], None] = lambda tokens: None,
+        decoded: DecodedHits | None = None,
     ) -> None:
+        self._decode = decode_hit if decoded is None else decoded.decode
         self._kv = kv
         self._set = hits
         self._closer = closer
@@ -150,7 +152,8 @@ class ProtosessionHandler:
         return len(batch)
 
     def _load(self, protosession: str) -> list[Hit]:
-        hits = [decode_hit(data) for data in self._set.members(f"hits/{protosession}")]
+        decode = self._decode
+        hits = [decode(data) for data in self._set.members(f"hits/{protosession}")]
         hits.sort(key=_sort_key)
         return hits
 
