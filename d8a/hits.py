@@ -8,7 +8,6 @@ queue and the protosession state, and what columns read.
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -185,7 +184,3 @@ class Hit:
         """Inverse of :meth:`to_list`."""
         return cls(*data)
 
-
-def new_hit_id() -> str:
-    """A fresh random hit id (UUIDv4)."""
-    return str(uuid.uuid4())
