@@ -41,7 +41,6 @@ DEFAULT_EXCLUDED_URL_PARAMS: tuple[str, ...] = (
 _NOT_YET: dict[str, str] = {
     "join_by_session_stamp": "session-stamp joining",
     "join_by_user_id": "user-id joining",
-    "trusted_proxies": "trusted proxies",
     "filters": "traffic filters",
     "currency_rates": "currency conversion",
     "geo_database": "geo lookup",
@@ -159,5 +158,9 @@ class Settings:
             raise ConfigurationError(
                 f"ip_masking_level must be 0, 1, 2, 3 or 4, not {self.ip_masking_level!r}"
             )
+        proxies = self.trusted_proxies
+        if isinstance(proxies, str) or not all(isinstance(p, str) for p in proxies):
+            raise ConfigurationError("trusted_proxies must be a list of CIDRs or addresses")
+        set_(self, "trusted_proxies", tuple(proxies))
         if isinstance(self.max_hit_bytes, bool) or not isinstance(self.max_hit_bytes, int):
             raise ConfigurationError("max_hit_bytes must be an int")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from d8a.batching import Storage
+from d8a.client_ip import ClientIP
 from d8a.clock import Clock
 from d8a.config import Settings
 from d8a.errors import ProtocolError, TransientError
@@ -112,6 +113,7 @@ class Receiver:
         clock: Clock,
     ) -> None:
         self._settings = settings
+        self._client_ip = ClientIP(settings.trusted_proxies)
         self.storage = storage
         """Where accepted hits go; a wrapper may replace it before the first request."""
         self._clock = clock
@@ -152,6 +154,10 @@ class Receiver:
             hits = protocol.parse(request, self._settings)
         except ProtocolError as exc:
             return self._reject(exc.status, exc.reason, data, cors)
+        if self._client_ip.enabled:
+            client = self._client_ip.resolve(request.ip, request.headers)
+            for hit in hits:
+                hit.ip = client
         level = self._settings.ip_masking_level
         limit = self._settings.max_hit_bytes
         check = request.size + 256 > limit  # a hit is never larger than its whole request

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from d8a.clock import ManualClock
+from d8a.errors import ConfigurationError
 from d8a.pipeline import Pipeline
 from d8a.receiver import mask_ip
 from tests.conftest import T0, ga4
@@ -135,3 +136,54 @@ def test_ingest_never_raises(request: dict[str, Any]) -> None:
 
 def test_ingest_of_a_non_mapping_is_a_400(memory_pipeline: Pipeline) -> None:
     assert memory_pipeline.ingest("GET /g/collect").status == 400  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("proxies", "peer", "headers", "client"),
+    [
+        ((), "10.0.0.1", {"X-Forwarded-For": "198.51.100.7"}, "10.0.0.1"),
+        (
+            ("10.0.0.0/8",),
+            "10.0.0.1",
+            {"X-Forwarded-For": " , 198.51.100.7, 10.0.0.2"},
+            "198.51.100.7",
+        ),
+        (
+            ("10.0.0.1",),
+            "10.0.0.1",
+            {"X-Real-IP": "192.0.2.5", "X-Forwarded-For": "198.51.100.7"},
+            "192.0.2.5",
+        ),
+        (
+            ("10.0.0.1",),
+            "10.0.0.1",
+            {"CF-Connecting-IP": "192.0.2.6", "True-Client-IP": "192.0.2.7"},
+            "192.0.2.6",
+        ),
+        (("10.0.0.0/8",), "203.0.113.1", {"X-Real-IP": "192.0.2.5"}, "203.0.113.1"),
+        (("0.0.0.0/0", "::/0"), "2001:db8::1", {"X-Client-IP": "192.0.2.8"}, "192.0.2.8"),
+        (("10.0.0.0/8",), "10.0.0.1", {}, "10.0.0.1"),
+    ],
+)
+def test_trusted_proxies(
+    proxies: tuple[str, ...], peer: str, headers: dict[str, str], client: str
+) -> None:
+    pipeline = Pipeline.builder(trusted_proxies=proxies).clock(ManualClock(T0)).pings(False).build()
+    pipeline.ingest({**ga4(), "ip": peer, "headers": headers})
+    pipeline.flush()
+    table = pipeline.driver.table("events")  # type: ignore[attr-defined]
+    assert table.column("ip_address").to_pylist() == [client]
+
+
+def test_proxy_address_is_masked_after_resolving() -> None:
+    pipeline = (
+        Pipeline.builder(trusted_proxies=["10.0.0.0/8"], ip_masking_level=2).pings(False).build()
+    )
+    pipeline.ingest({**ga4(), "ip": "10.1.1.1", "headers": {"X-Real-IP": "192.0.2.77"}})
+    pipeline.flush()
+    assert pipeline.driver.table("events")["ip_address"].to_pylist() == ["192.0.0.0"]  # type: ignore[attr-defined]
+
+
+def test_invalid_trusted_proxy_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="not-a-cidr"):
+        Pipeline.builder(trusted_proxies=["not-a-cidr"]).build()
