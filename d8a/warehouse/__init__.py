@@ -9,6 +9,19 @@ absolute one::
     sqlite:////var/lib/d8a/e.db     SQLiteDriver("/var/lib/d8a/e.db")
     sqlite://                       SQLiteDriver(":memory:")
     parquet:///warehouse            ParquetDriver("warehouse")
+    duckdb:///events.duckdb         DuckDBDriver("events.duckdb")       pip install 'd8a[duckdb]'
+    duckdb://                       DuckDBDriver(":memory:")
+    csv:///dir                      FilesDriver("dir", format="csv")
+    csv:///dir?compression=gzip     ... writing .csv.gz files
+    files:///dir?format=parquet     FilesDriver("dir"): the original's path template;
+                                    options format, compression, path_template
+    clickhouse://user:password@host:8123/database   ClickHouseDriver over HTTP
+                                    (clickhouses:// for TLS; port default 8123/8443;
+                                    database default "default")
+
+Drivers with an optional dependency load their module (and the dependency)
+only when such a URL is opened, and raise MissingDependencyError naming the
+extra when it is not installed.
 """
 
 from __future__ import annotations
@@ -42,11 +55,65 @@ def _sqlite(url: str, path: str) -> Driver:
     return SQLiteDriver(path or ":memory:")
 
 
+def _duckdb(url: str, path: str) -> Driver:
+    from d8a.warehouse.duckdb import DuckDBDriver
+
+    return DuckDBDriver(path or ":memory:")
+
+
+def _files(url: str, path: str, **defaults: str) -> Driver:
+    from urllib.parse import parse_qsl
+
+    from d8a.warehouse.segments import FilesDriver
+
+    directory, _, query = path.partition("?")
+    if not directory:
+        raise ConfigurationError(f"{url!r} needs a directory, as {url.split(':')[0]}:///dir")
+    options = {**defaults, **dict(parse_qsl(query, keep_blank_values=True))}
+    unknown = sorted(set(options) - {"format", "compression", "path_template"})
+    if unknown:
+        raise ConfigurationError(f"{url!r}: unknown option(s) {', '.join(unknown)}")
+    kind = options.pop("format", "parquet")
+    if kind not in ("parquet", "csv"):
+        raise ConfigurationError(f"{url!r}: format must be parquet or csv")
+    return FilesDriver(directory, format=kind, **options)  # type: ignore[arg-type]  # checked above
+
+
+def _csv(url: str, path: str) -> Driver:
+    return _files(url, path, format="csv")
+
+
 def _parquet(url: str, path: str) -> Driver:
     if not path:
         raise ConfigurationError(f"{url!r}: parquet:// needs a directory, as parquet:///dir")
     return ParquetDriver(path)
 
+
+def _clickhouse(url: str) -> Driver:
+    from urllib.parse import unquote, urlsplit
+
+    from d8a.warehouse.clickhouse import ClickHouseDriver
+
+    parts = urlsplit(url)
+    secure = parts.scheme.lower() == "clickhouses"
+    if not parts.hostname:
+        raise ConfigurationError(f"{url!r}: write clickhouse://user:password@host:port/database")
+    database = parts.path.strip("/") or "default"
+    return ClickHouseDriver(
+        database=database,
+        host=parts.hostname,
+        port=parts.port or (8443 if secure else 8123),
+        username=unquote(parts.username or "default"),
+        password=unquote(parts.password or ""),
+        secure=secure,
+    )
+
+
+# scheme -> factory(url) for URLs naming a server (a host part is expected).
+_SERVER_FACTORIES: dict[str, Callable[[str], Driver]] = {
+    "clickhouse": _clickhouse,
+    "clickhouses": _clickhouse,
+}
 
 # scheme -> factory(url, path). Backends with an optional dependency (duckdb://,
 # clickhouse://, bigquery://) register here with a factory that imports their
@@ -55,6 +122,9 @@ _FACTORIES: dict[str, Callable[[str, str], Driver]] = {
     "memory": _memory,
     "sqlite": _sqlite,
     "parquet": _parquet,
+    "duckdb": _duckdb,
+    "csv": _csv,
+    "files": _files,
 }
 
 
@@ -62,12 +132,15 @@ def driver_from_url(url: str) -> Driver:
     """Build the driver a URL names (see the module docstring for the forms).
 
     Raises ConfigurationError for an unknown scheme (naming the supported ones)
-    or a URL with a host part.
+    or a URL with a host part where a path is expected.
     """
     scheme, separator, rest = url.partition("://")
+    server = _SERVER_FACTORIES.get(scheme.lower()) if separator else None
+    if server is not None:
+        return server(url)
     factory = _FACTORIES.get(scheme.lower()) if separator else None
     if factory is None:
-        supported = ", ".join(f"{name}://" for name in sorted(_FACTORIES))
+        supported = ", ".join(f"{name}://" for name in sorted({**_FACTORIES, **_SERVER_FACTORIES}))
         raise ConfigurationError(f"unsupported warehouse URL {url!r}; supported: {supported}")
     if rest and not rest.startswith("/"):
         raise ConfigurationError(
