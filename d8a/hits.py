@@ -183,4 +183,3 @@ class Hit:
     def from_list(cls, data: list[Any]) -> Hit:
         """Inverse of :meth:`to_list`."""
         return cls(*data)
-
