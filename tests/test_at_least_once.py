@@ -271,6 +271,7 @@ def test_randomly_killed_workers_lose_and_duplicate_nothing(
             worker = start_worker(tmp_path, state, rng.randint(5, 20), log)
             if n == 0:
                 ingester.start()
+                worker.wait_for("step ")  # a loaded machine must not kill it before any work
             time.sleep(rng.uniform(0.05, 0.5))
             worker.kill()
             steps += worker.count("step ")
