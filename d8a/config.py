@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from d8a.errors import ConfigurationError
 
@@ -39,8 +39,6 @@ DEFAULT_EXCLUDED_URL_PARAMS: tuple[str, ...] = (
 """The original's default list of page-URL parameters stripped from ``page_location``."""
 
 _NOT_YET: dict[str, str] = {
-    "join_by_session_stamp": "session-stamp joining",
-    "join_by_user_id": "user-id joining",
     "filters": "traffic filters",
     "currency_rates": "currency conversion",
     "geo_database": "geo lookup",
@@ -86,8 +84,19 @@ class Settings:
     """0 keeps the IP; 1-4 zero its low bits (IPv4 /24, /16, /8, /0; IPv6 /48, /32, /16, /0)."""
     max_hit_bytes: int = 128 * 1024
     """Hits larger than this are rejected with 413."""
-    join_by_session_stamp: bool = False
-    join_by_user_id: bool = False
+    join_by_session_stamp: bool = True
+    """Hits of different client ids with the same session stamp (device fingerprint of
+    the day, or ``fss``) join the protosession that claimed the stamp first."""
+    join_by_user_id: bool = True
+    """Hits of different client ids with the same user id join the first claimant's."""
+    eviction_strategy: Literal["rewrite_in_place", "evict_whole_protosession"] = (
+        "rewrite_in_place"
+    )
+    """How a joining hit moves: alone (the default), or with its client's whole open
+    protosession."""
+    compaction_threshold: int | None = 256 * 1024
+    """Bytes of raw hits past which a protosession's hits are compacted into one
+    compressed block in the state store; None for never."""
     trusted_proxies: tuple[str, ...] = ()
     filters: Mapping[str, Any] | None = None
     currency_rates: Any = None
@@ -154,6 +163,26 @@ class Settings:
         if isinstance(params, str) or not all(isinstance(p, str) for p in params):
             raise ConfigurationError("excluded_url_params must be a list of parameter names")
         set_(self, "excluded_url_params", tuple(params))
+        if self.eviction_strategy not in ("rewrite_in_place", "evict_whole_protosession"):
+            raise ConfigurationError(
+                "eviction_strategy must be 'rewrite_in_place' or 'evict_whole_protosession', "
+                f"not {self.eviction_strategy!r}"
+            )
+        threshold = self.compaction_threshold
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1
+        ):
+            raise ConfigurationError(
+                f"compaction_threshold must be a positive int or None, not {threshold!r}"
+            )
+        for name in ("join_by_session_stamp", "join_by_user_id"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigurationError(f"{name} must be True or False")
+        if self.ip_masking_level == 4 and self.join_by_session_stamp:
+            raise ConfigurationError(
+                "ip_masking_level=4 removes the whole IP, which the session stamp needs: "
+                "set join_by_session_stamp=False with it"
+            )
         if self.ip_masking_level not in (0, 1, 2, 3, 4):
             raise ConfigurationError(
                 f"ip_masking_level must be 0, 1, 2, 3 or 4, not {self.ip_masking_level!r}"

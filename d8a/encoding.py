@@ -11,7 +11,7 @@ redelivered hit to a ``Set`` a no-op.
 from __future__ import annotations
 
 import threading
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import cbor2
 import zstandard
@@ -38,6 +38,8 @@ class HitRef(NamedTuple):
     id: str
     received_at: float
     data: bytes
+    stamps: tuple[str, ...] = ()
+    """Identity stamps the hit joins by (see :mod:`d8a.protosessions.identity`)."""
 
     @classmethod
     def of(cls, hit: Hit, decoded: DecodedHits | None = None) -> HitRef:
@@ -45,7 +47,9 @@ class HitRef(NamedTuple):
         data = encode_hit(hit)
         if decoded is not None:
             decoded.remember(data, hit)
-        return cls(hit.property_id, hit.authoritative_client_id, hit.id, hit.received_at, data)
+        return cls(
+            hit.property_id, hit.authoritative_client_id, hit.id, hit.received_at, data, hit.stamps
+        )
 
 
 BATCH_FORMAT = "d8a-hits/1"
@@ -80,7 +84,15 @@ def decode_hit(data: bytes) -> Hit:
 
 def encode_batch(refs: list[HitRef]) -> bytes:
     """Frame hits into one compressed message body."""
-    return _compressor().compress(cbor2.dumps([list(ref) for ref in refs]))
+    return _compressor().compress(
+        cbor2.dumps([list(ref) if ref.stamps else list(ref[:5]) for ref in refs])
+    )
+
+
+def _ref(item: list[Any]) -> HitRef:
+    property_id, client_id, hit_id, received_at, data, *rest = item
+    stamps = tuple(rest[0]) if rest else ()
+    return HitRef(property_id, client_id, hit_id, received_at, data, stamps)
 
 
 def decode_batch(body: bytes) -> list[HitRef]:
@@ -89,8 +101,8 @@ def decode_batch(body: bytes) -> list[HitRef]:
     if not isinstance(items, list):
         raise ValueError("a hit batch must be a CBOR array")
     try:
-        refs = [HitRef(*item) for item in items]
-    except TypeError as exc:
+        refs = [_ref(item) for item in items]
+    except (TypeError, ValueError) as exc:
         raise ValueError(f"malformed hit in batch: {exc}") from None
     if not all(isinstance(ref.data, bytes) for ref in refs):
         raise ValueError("a hit's data must be a CBOR byte string")

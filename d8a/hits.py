@@ -148,6 +148,8 @@ class Hit:
     seq: int = 0
     authoritative_client_id: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    stamps: tuple[str, ...] = ()
+    """Identity stamps set by the receiver; they travel beside the hit, not in it."""
 
     def __post_init__(self) -> None:
         if not self.authoritative_client_id:

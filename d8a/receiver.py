@@ -23,6 +23,7 @@ from d8a.config import Settings
 from d8a.errors import ProtocolError, TransientError
 from d8a.hits import Hit, Request
 from d8a.protocols.base import Endpoint, Protocol
+from d8a.protosessions.identity import stamps_of
 
 __all__ = ["Receiver", "ReceiverStats", "Rejection", "Response"]
 
@@ -114,6 +115,7 @@ class Receiver:
     ) -> None:
         self._settings = settings
         self._client_ip = ClientIP(settings.trusted_proxies)
+        self._joining = settings.join_by_session_stamp or settings.join_by_user_id
         self.storage = storage
         """Where accepted hits go; a wrapper may replace it before the first request."""
         self._clock = clock
@@ -167,6 +169,8 @@ class Receiver:
             if check and hit_size(hit) > limit:
                 return self._reject(413, f"hit larger than the {limit}-byte limit", data, cors)
             hit.seq = next(self._seq)
+            if self._joining:
+                hit.stamps = stamps_of(hit, self._settings)
         try:
             self.storage.push(hits)
         except TransientError as exc:

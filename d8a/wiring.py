@@ -148,8 +148,16 @@ def build_worker(
     decoded = DecodedHits()
     if isinstance(pipeline.storage, PublishingStorage | BatchingStorage):
         pipeline.storage.decoded = decoded
+    settings = pipeline.settings
     protosessions = ProtosessionHandler(
-        kv, hits, closer, pipeline.settings.session_timeout, tracker.written, decoded
+        kv,
+        hits,
+        closer,
+        settings.session_timeout,
+        tracker.written,
+        decoded,
+        compaction_threshold=settings.compaction_threshold,
+        eviction_strategy=settings.eviction_strategy,
     )
     tables = pipeline.tables()
 

@@ -12,6 +12,15 @@ from d8a.pipeline import Pipeline
 T0 = 1_790_000_000.0  # 2026-09-21T...Z: a fixed event time for tests
 
 
+def ip_of(cid: str) -> str:
+    """A documentation-range IP per client id, so that test visitors never share a
+    session stamp by accident (they do share headers)."""
+    import hashlib
+
+    digest = hashlib.blake2b(cid.encode(), digest_size=2).digest()
+    return f"2001:db8::{digest.hex()}"
+
+
 def ga4(
     cid: str = "1.1",
     en: str = "page_view",
@@ -34,7 +43,7 @@ def ga4(
         "query": urlencode(query),
         "headers": {"User-Agent": "test-agent", "Accept-Language": "en"},
         "body": body,
-        "ip": "203.0.113.9",
+        "ip": ip_of(cid),
         "received_at": at,
     }
     if id is not None:

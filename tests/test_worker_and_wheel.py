@@ -184,7 +184,7 @@ def test_client_ids_may_hold_any_character() -> None:
         for i, cid in enumerate(tricky * 2)
     ]
     requests.append({**requests[0], "received_at": 1e9 + 5000, "id": "late"})
-    table = d8a.replay(requests)["events"]
+    table = d8a.replay(requests, join_by_session_stamp=False)["events"]
     assert table.num_rows == len(requests)
     sessions = dict(zip(table["id"].to_pylist(), table["session_id"].to_pylist(), strict=True))
     for i in range(len(tricky)):

@@ -4,7 +4,9 @@ State layout (all keys strings, values bytes):
 
 * KV ``open/<len>:<property>\\x1f<client>`` -> id of the client's open protosession;
 * KV ``last/<protosession>`` -> time of its newest hit (8-byte float);
-* Set ``hits/<protosession>`` -> the encoded hits.
+* Set ``hits/<protosession>`` -> the encoded hits (or one compacted block);
+* KV ``claim/<stamp>`` -> the open protosession that claimed an identity stamp;
+* Set ``claims/<protosession>`` -> the stamps it claimed, released when it closes.
 
 Every hit first advances the wheel clock to its own time, so closing does not
 depend on how hits were batched: an idle protosession closes before a later hit
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from d8a.encoding import DecodedHits, HitRef, decode_hit
 from d8a.hits import Hit
 from d8a.protosessions.closer import Closer
+from d8a.protosessions.compaction import compact, expand
 from d8a.protosessions.wheel import TimingWheel
 from d8a.storage.base import KV, Set
 
@@ -53,6 +56,9 @@ class ProtosessionHandler:
         timeout: float,
         on_written: Callable[[list[object]], None] = lambda tokens: None,
         decoded: DecodedHits | None = None,
+        *,
+        compaction_threshold: int | None = None,
+        eviction_strategy: str = "rewrite_in_place",
     ) -> None:
         self._decode = decode_hit if decoded is None else decoded.decode
         self._kv = kv
@@ -62,8 +68,12 @@ class ProtosessionHandler:
         self._on_written = on_written
         self._wheel = TimingWheel()
         self._tokens: dict[str, list[object]] = {}
-        self._client_key: dict[str, str] = {}
-        """KV key of the open pointer of each open protosession."""
+        self._client_keys: dict[str, list[str]] = {}
+        """KV keys of the open pointers to each open protosession."""
+        self._sizes: dict[str, int] = {}
+        """Bytes added to each open protosession since it was last compacted."""
+        self._compact_at = compaction_threshold
+        self._evict_whole = eviction_strategy == "evict_whole_protosession"
         self.closing: list[_Closing] = []
         self._recover()
 
@@ -80,12 +90,14 @@ class ProtosessionHandler:
     def _recover(self) -> None:
         """Rebuild the wheel from durable state; stale protosessions close first."""
         open_ids = {value.decode(): key for key, value in self._kv.scan("open/")}
+        # (a client moved by evict_whole_protosession shares its target's pointer;
+        # the last one scanned wins here, the others are cleaned when it closes)
         for key, value in self._kv.scan("last/"):
             protosession = key[5:]
             (last,) = _FLOAT.unpack(value)
             if protosession in open_ids:
                 self._wheel.schedule(protosession, last + self._timeout)
-                self._client_key[protosession] = open_ids[protosession]
+                self._client_keys.setdefault(protosession, []).append(open_ids[protosession])
             else:
                 self.closing.append(_Closing(protosession))
 
@@ -96,20 +108,77 @@ class ProtosessionHandler:
             self._expire(self._wheel.advance(when))
         client_key = _client_key(hit.property_id, hit.client_id)
         current = self._kv.get(client_key)
-        if current is None:
+        protosession = None if current is None else current.decode()
+        if hit.stamps:
+            protosession = self._join(hit, client_key, protosession)
+        if protosession is None:
             protosession = f"{client_key[5:]}\x1f{len(hit.id)}:{hit.id}"
             self._kv.set(client_key, protosession.encode())
-            self._client_key[protosession] = client_key
+            self._client_keys[protosession] = [client_key]
             last = when
         else:
-            protosession = current.decode()
             previous = self._wheel.deadline(protosession)
             last = when if previous is None else max(when, previous - self._timeout)
-        self._set.add(f"hits/{protosession}", hit.data)
+        if hit.stamps:
+            self._claim(hit.stamps, protosession)
+        key = f"hits/{protosession}"
+        self._set.add(key, hit.data)
         self._kv.set(f"last/{protosession}", _FLOAT.pack(last))
         self._wheel.schedule(protosession, last + self._timeout)
         if token is not None:
             self._tokens.setdefault(protosession, []).append(token)
+        if self._compact_at:
+            size = self._sizes.get(protosession, 0) + len(hit.data)
+            if size > self._compact_at:
+                block = compact(self._set.members(key))
+                self._set.replace(key, [block])
+                size = len(block)
+            self._sizes[protosession] = size
+
+    def _join(self, hit: HitRef, client_key: str, own: str | None) -> str | None:
+        """The open protosession another client claimed one of the hit's stamps for,
+        else ``own``. With ``evict_whole_protosession`` the client's own open
+        protosession moves into it too."""
+        for stamp in hit.stamps:
+            claimed = self._kv.get(f"claim/{stamp}")
+            if claimed is None:
+                continue
+            owner = claimed.decode()
+            if owner == own or owner not in self._wheel:
+                continue
+            if self._evict_whole and own is not None:
+                self._move(own, owner)
+                self._kv.set(client_key, owner.encode())
+                self._client_keys.setdefault(owner, []).append(client_key)
+            return owner
+        return own
+
+    def _claim(self, stamps: tuple[str, ...], protosession: str) -> None:
+        for stamp in stamps:
+            claim = f"claim/{stamp}"
+            claimed = self._kv.get(claim)
+            if claimed is None or claimed.decode() not in self._wheel:
+                self._kv.set(claim, protosession.encode())
+                self._set.add(f"claims/{protosession}", stamp.encode())
+
+    def _move(self, source: str, target: str) -> None:
+        """Move every hit, claim and token of open protosession ``source`` into ``target``."""
+        self._set.add_many((f"hits/{target}", data) for data in self._set.members(f"hits/{source}"))
+        for stamp in self._set.members(f"claims/{source}"):
+            self._kv.set(f"claim/{stamp.decode()}", target.encode())
+            self._set.add(f"claims/{target}", stamp)
+        deadline = self._wheel.deadline(source) or 0.0
+        if deadline > (self._wheel.deadline(target) or 0.0):
+            self._wheel.schedule(target, deadline)
+            self._kv.set(f"last/{target}", _FLOAT.pack(deadline - self._timeout))
+        self._tokens.setdefault(target, []).extend(self._tokens.pop(source, []))
+        for key in self._client_keys.pop(source, []):
+            self._kv.delete(key)
+        self._sizes.pop(source, None)
+        self._wheel.cancel(source)
+        self._set.drop(f"hits/{source}")
+        self._set.drop(f"claims/{source}")
+        self._kv.delete(f"last/{source}")
 
     def tick(self, now: float) -> None:
         """Advance the clock to ``now`` (a ping) and queue what became idle."""
@@ -124,9 +193,10 @@ class ProtosessionHandler:
 
     def _expire(self, protosessions: Sequence[str]) -> None:
         for protosession in protosessions:
-            client_key = self._client_key.pop(protosession, None)
-            if client_key is not None and self._kv.get(client_key) == protosession.encode():
-                self._kv.delete(client_key)
+            for client_key in self._client_keys.pop(protosession, ()):
+                if self._kv.get(client_key) == protosession.encode():
+                    self._kv.delete(client_key)
+            self._sizes.pop(protosession, None)
             self.closing.append(_Closing(protosession, self._tokens.pop(protosession, [])))
 
     def drain(self) -> int:
@@ -143,8 +213,14 @@ class ProtosessionHandler:
             self.closing = batch + self.closing  # retried by the next drain
             raise
         for item in batch:
-            self._set.drop(f"hits/{item.protosession}")
-            self._kv.delete(f"last/{item.protosession}")
+            protosession = item.protosession
+            for stamp in self._set.members(f"claims/{protosession}"):
+                claim = f"claim/{stamp.decode()}"
+                if self._kv.get(claim) == protosession.encode():
+                    self._kv.delete(claim)
+            self._set.drop(f"claims/{protosession}")
+            self._set.drop(f"hits/{protosession}")
+            self._kv.delete(f"last/{protosession}")
         self._commit()
         tokens = [token for item in batch for token in item.tokens]
         if tokens:
@@ -153,7 +229,7 @@ class ProtosessionHandler:
 
     def _load(self, protosession: str) -> list[Hit]:
         decode = self._decode
-        hits = [decode(data) for data in self._set.members(f"hits/{protosession}")]
+        hits = [decode(data) for data in expand(self._set.members(f"hits/{protosession}"))]
         hits.sort(key=_sort_key)
         return hits
 
