@@ -89,9 +89,7 @@ class Settings:
     the day, or ``fss``) join the protosession that claimed the stamp first."""
     join_by_user_id: bool = True
     """Hits of different client ids with the same user id join the first claimant's."""
-    eviction_strategy: Literal["rewrite_in_place", "evict_whole_protosession"] = (
-        "rewrite_in_place"
-    )
+    eviction_strategy: Literal["rewrite_in_place", "evict_whole_protosession"] = "rewrite_in_place"
     """How a joining hit moves: alone (the default), or with its client's whole open
     protosession."""
     compaction_threshold: int | None = 256 * 1024
