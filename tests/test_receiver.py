@@ -109,7 +109,7 @@ def test_ip_masking_levels() -> None:
 
 def test_masked_ip_reaches_the_row() -> None:
     pipeline = Pipeline.builder(ip_masking_level=1).clock(ManualClock(T0)).pings(False).build()
-    pipeline.ingest(ga4())
+    pipeline.ingest({**ga4(), "ip": "203.0.113.9"})
     pipeline.flush()
     table = pipeline.driver.table("events")  # type: ignore[attr-defined]
     assert table.column("ip_address").to_pylist() == ["203.0.113.0"]

@@ -149,9 +149,7 @@ def test_unsupported_settings_raise() -> None:
         d8a.replay([], currency_rates={"EUR": 1.1})
     with pytest.raises(d8a.ConfigurationError, match="unknown setting"):
         d8a.replay([], sesion_timeout=5)
-    assert d8a.replay([], currency_rates=None, filters={}) == {
-        "events": d8a.replay([])["events"]
-    }
+    assert d8a.replay([], currency_rates=None, filters={}) == {"events": d8a.replay([])["events"]}
 
 
 def _through_pipeline(requests: list[dict[str, Any]], path: Path, step: int) -> pa.Table:
