@@ -78,16 +78,20 @@ def test_rows_do_not_depend_on_batching_or_equal_time_delivery_order(
     batch_size: int, step_every: int, rng: random.Random
 ) -> None:
     batches: list[list[Hit]] = []
+    open_batch: list[Hit] | None = None  # the batch ordinary hits are appended to
     for _, same_time in itertools.groupby(HITS, key=lambda h: h.received_at):
         group = list(same_time)
         if len(group) > 1:  # equal-time hits: one batch each, delivered in any order
             singles = [[h] for h in group]
             rng.shuffle(singles)
             batches.extend(singles)
-        elif batches and len(batches[-1]) < batch_size and len(batches[-1]) != 1:
-            batches[-1].append(group[0])  # other hits: batches of up to batch_size
+            open_batch = None
+        elif open_batch is not None and len(open_batch) < batch_size:
+            open_batch.append(group[0])
         else:
-            batches.append(group)
+            open_batch = group
+            batches.append(open_batch)
+    assert max(map(len, batches)) == min(batch_size, max(map(len, batches)))
     assert rows(run(batches, step_every)) == EXPECTED
 
 
