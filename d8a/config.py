@@ -9,14 +9,21 @@ value raises :class:`ConfigurationError` instead of being silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
 from d8a.errors import ConfigurationError
+from d8a.sessions.filters import TrafficFilters
 
-__all__ = ["DEFAULT_EXCLUDED_URL_PARAMS", "Settings"]
+__all__ = [
+    "DEFAULT_DEVICE_DETECTION",
+    "DEFAULT_EXCLUDED_URL_PARAMS",
+    "DEVICE_DETECTIONS",
+    "Settings",
+]
 
 DEFAULT_EXCLUDED_URL_PARAMS: tuple[str, ...] = (
     "utm_source",
@@ -39,13 +46,40 @@ DEFAULT_EXCLUDED_URL_PARAMS: tuple[str, ...] = (
 """The original's default list of page-URL parameters stripped from ``page_location``."""
 
 _NOT_YET: dict[str, str] = {
-    "filters": "traffic filters",
     "currency_rates": "currency conversion",
-    "geo_database": "geo lookup",
-    "device_detection": "device detection",
     "matomo_tracking_endpoints": "the Matomo protocol",
 }
 """Settings accepted only with a value that asks for nothing, until implemented."""
+
+
+DEVICE_DETECTIONS: tuple[str, ...] = ("fast", "matomo")
+"""The ``device_detection`` implementations (see ``docs/enrichment.md``)."""
+DEFAULT_DEVICE_DETECTION = "fast"
+"""What ``device_detection=True`` selects."""
+
+
+def _device_detection(value: object) -> str | None:
+    if value is True:
+        return DEFAULT_DEVICE_DETECTION
+    if value is None or value is False:
+        return None
+    if not isinstance(value, str) or value not in DEVICE_DETECTIONS:
+        raise ConfigurationError(
+            f"device_detection must be {' or '.join(map(repr, DEVICE_DETECTIONS))}, True "
+            f"(for {DEFAULT_DEVICE_DETECTION!r}) or False/None (off), not {value!r}"
+        )
+    return value
+
+
+def _geo_database(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str | os.PathLike):
+        raise ConfigurationError(f"geo_database must be a file path or None, not {value!r}")
+    path = os.fspath(value)
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise ConfigurationError(f"geo_database {path!r} does not exist or is not a file")
+    return path
 
 
 def _seconds(name: str, value: object, *, allow_none: bool = False) -> float | None:
@@ -96,10 +130,22 @@ class Settings:
     """Bytes of raw hits past which a protosession's hits are compacted into one
     compressed block in the state store; None for never."""
     trusted_proxies: tuple[str, ...] = ()
-    filters: Mapping[str, Any] | None = None
+    """Proxies (CIDRs or addresses) whose client-IP headers are believed."""
+    filters: TrafficFilters | Mapping[str, Any] | None = None
+    """Traffic filters (``docs/filters.md``): ``{"fields": [...], "conditions": [{"name",
+    "type": "exclude" | "allow", "test_mode", "expression"}, ...]}``. Read as a
+    compiled :class:`~d8a.sessions.filters.TrafficFilters`, or None without conditions."""
     currency_rates: Any = None
-    geo_database: str | None = None
+    geo_database: str | os.PathLike[str] | None = None
+    """Path of a MaxMind-format City database (DB-IP City Lite, GeoLite2 City) for
+    the geo columns; None leaves them NULL. Needs ``d8a[geo]``. Read as ``str``."""
     device_detection: bool | str | None = None
+    """Device columns from User-Agent and Client Hints: ``"fast"`` or ``"matomo"``
+    (see ``docs/enrichment.md``), True for ``"fast"``; False or None leave them
+    NULL. Needs ``d8a[device]``. Read as the implementation name or None."""
+    drop_bots: bool = False
+    """Leave out events whose ``device_category`` is ``bot`` before sessions are
+    split (counted in the closer's ``dropped_events``); needs device_detection."""
     matomo_tracking_endpoints: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Reserved for settings of host-provided columns."""
@@ -191,3 +237,10 @@ class Settings:
         set_(self, "trusted_proxies", tuple(proxies))
         if isinstance(self.max_hit_bytes, bool) or not isinstance(self.max_hit_bytes, int):
             raise ConfigurationError("max_hit_bytes must be an int")
+        set_(self, "filters", TrafficFilters.from_setting(self.filters))
+        set_(self, "device_detection", _device_detection(self.device_detection))
+        set_(self, "geo_database", _geo_database(self.geo_database))
+        if not isinstance(self.drop_bots, bool):
+            raise ConfigurationError("drop_bots must be True or False")
+        if self.drop_bots and self.device_detection is None:
+            raise ConfigurationError("drop_bots needs device_detection (bots are found by it)")

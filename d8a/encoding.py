@@ -119,7 +119,7 @@ class DecodedHits:
     decode). Thread-safe: single dict operations only.
     """
 
-    def __init__(self, limit: int = 50_000) -> None:
+    def __init__(self, limit: int = 20_000) -> None:
         self._hits: dict[bytes, Hit] = {}
         self._limit = limit
 

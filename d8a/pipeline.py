@@ -29,6 +29,7 @@ from d8a.protocols import Protocol, protocol_by_name
 from d8a.queue.base import Consumer, Publisher
 from d8a.receiver import Receiver, Response
 from d8a.runner import WorkerLoop
+from d8a.sessions.filters import TrafficFilters
 from d8a.sessions.writer import DirectCloser
 from d8a.storage.base import KV, Set
 from d8a.warehouse.base import Driver
@@ -121,13 +122,16 @@ class PipelineBuilder:
     def build(self) -> Pipeline:
         """Validate everything and return the immutable pipeline.
 
-        Raises ConfigurationError for invalid settings, unknown protocols or
-        backends, and column graphs with cycles or missing dependencies."""
+        Raises ConfigurationError for invalid settings (traffic filter expressions
+        included), unknown protocols or backends, column graphs with cycles or
+        missing dependencies, and filter fields that are not event columns."""
         settings = Settings.from_kwargs(**self._settings)
         protocols = [
             protocol_by_name(p) if isinstance(p, str) else p for p in self._protocols or ["ga4"]
         ]
         columns = build_columns(protocols, settings, self._columns, self._layout)
+        if isinstance(settings.filters, TrafficFilters):
+            settings.filters.check_fields(columns)
         return Pipeline(
             settings=settings,
             protocols=tuple(protocols),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from d8a.batching import BatchingStorage, PublishingStorage
 from d8a.columns.base import Column, EventColumn, SessionColumn, SessionScopedEventColumn
 from d8a.columns.columnset import ColumnSet
+from d8a.columns.enrichment import configure_enrichment
 from d8a.config import Settings
 from d8a.encoding import DecodedHits
 from d8a.errors import ConfigurationError
@@ -51,7 +52,7 @@ def build_columns(
             raise ConfigurationError(f"protocol {protocol.id!r} is configured twice")
         columns = ColumnSet.build(
             [
-                *protocol.event_columns(settings),
+                *configure_enrichment(protocol.event_columns(settings), settings),
                 *(c for c in extra if isinstance(c, EventColumn)),
             ],
             [

@@ -210,8 +210,8 @@ def test_ga4_page_views_query(ga4_export: DuckDBDriver) -> None:
 def test_ga4_purchases_by_source_query(ga4_export: DuckDBDriver) -> None:
     embedded = _embedded().to_pylist()
     first_source: dict[str, Any] = {}
-    for row in sorted(embedded, key=lambda r: r["session_hit_number"]):
-        first_source.setdefault(row["session_id"], row["utm_source"])
+    for row in embedded:
+        first_source.setdefault(row["session_id"], row["session_source"])
     want: dict[Any, list[float]] = defaultdict(list)
     for row in embedded:
         if row["name"] == "purchase":

@@ -26,7 +26,8 @@ def test_public_names() -> None:
 def test_import_pulls_in_no_optional_dependency() -> None:
     code = (
         "import sys, d8a, d8a.testing, d8a.warehouse, d8a.queue, d8a.storage\n"
-        "heavy = {'duckdb', 'clickhouse_connect', 'google', 'redis', 'uvicorn', 'hypothesis'}\n"
+        "heavy = {'duckdb', 'clickhouse_connect', 'google', 'redis', 'uvicorn', 'hypothesis',\n"
+        "         'device_detector', 'ua_parser', 'maxminddb', 'mmdb_writer'}\n"
         "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -59,7 +59,14 @@ def _load_script() -> ModuleType:
 
 
 def test_public_surface() -> None:
-    assert d8a.testing.__all__ == ["ManualClock", "count_hits", "ga4_request", "generate_traffic"]
+    assert d8a.testing.__all__ == [
+        "ManualClock",
+        "city_record",
+        "count_hits",
+        "ga4_request",
+        "generate_traffic",
+        "write_city_database",
+    ]
     assert ManualClock(5).now() == 5.0
 
 

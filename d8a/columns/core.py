@@ -13,6 +13,7 @@ from typing_extensions import override
 
 from d8a.columns.base import Event, EventColumn, Interface, describe_field
 from d8a.columns.casts import to_bool
+from d8a.columns.enrichment import enrichment_columns
 from d8a.columns.simple import EventValue, ParamColumn, constant
 from d8a.columns.urls import PageURL, URLCache
 from d8a.errors import BrokenEventError
@@ -138,8 +139,13 @@ def core_event_columns(
     tracking_protocol: str,
     excluded_url_params: tuple[str, ...],
     property_name: str,
+    language_param: str = "ul",
+    screen_resolution_param: str = "sr",
 ) -> list[EventColumn]:
-    """The core event columns, in the reference's table order."""
+    """The core event columns, in the reference's table order.
+
+    The geo and device columns come as they are with enrichment off; ``build()``
+    swaps in what the settings ask for (:mod:`d8a.columns.enrichment`)."""
     page_dep = (event_id("page_location"),)
     columns: list[EventColumn] = [
         EventValue(
@@ -236,6 +242,7 @@ def core_event_columns(
                 click_id,
             )
         )
+    columns.extend(enrichment_columns(language_param, screen_resolution_param))
     columns.append(
         EventValue(
             core_interface(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from d8a.columns.attribution import Attribution, attribution_columns
 from d8a.columns.base import (
     Interface,
     Session,
@@ -12,6 +13,8 @@ from d8a.columns.base import (
     describe_field,
 )
 from d8a.columns.core import TIMESTAMP, event_id
+from d8a.columns.session_columns import SessionReferrer, page_columns
+from d8a.columns.session_scoped import session_scoped_columns
 from d8a.columns.simple import SessionEventValue, SessionValue
 
 __all__ = ["core_session_columns", "core_session_scoped_columns", "session_id"]
@@ -50,11 +53,13 @@ def core_session_scoped_columns() -> list[SessionScopedEventColumn]:
             ),
             lambda session, index: index,
         ),
+        *session_scoped_columns(),
     ]
 
 
-def core_session_columns() -> list[SessionColumn]:
-    """Core session columns, in table order."""
+def core_session_columns(attribution: Attribution | None = None) -> list[SessionColumn]:
+    """Core session columns up to ``session_click_id_msclkid``, in table order
+    (``attribution``: the source/medium/term lists; None for the bundled ones)."""
     first = session_id("session_first_event_time")
     last = session_id("session_last_event_time")
     return [
@@ -71,6 +76,8 @@ def core_session_columns() -> list[SessionColumn]:
             _session("session_client_id", pa.string(), "Client id of the session's first event."),
             lambda s: s.events[0].hit.client_id,
         ),
+        *attribution_columns(attribution),
+        SessionReferrer(),
         SessionValue(
             _session(
                 "session_duration",
@@ -92,4 +99,5 @@ def core_session_columns() -> list[SessionColumn]:
             _session("session_last_event_time", TIMESTAMP, "Time of the last event."),
             _last_time,
         ),
+        *page_columns(),
     ]

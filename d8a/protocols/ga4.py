@@ -12,13 +12,14 @@ from collections.abc import Sequence
 
 from typing_extensions import override
 
-from d8a.columns.base import EventColumn
+from d8a.columns.base import EventColumn, SessionColumn
 from d8a.columns.core import core_event_columns
 from d8a.config import Settings
 from d8a.errors import ProtocolError
 from d8a.hits import Hit, Request
 from d8a.protocols.base import Endpoint, Protocol
 from d8a.protocols.ga4_columns import ga4_event_columns
+from d8a.protocols.ga4_sessions import ga4_session_counters, ga4_session_flags
 from d8a.protocols.query import decode_body, parse_query
 
 __all__ = ["D8AProtocol", "GA4Protocol"]
@@ -93,6 +94,12 @@ class GA4Protocol(Protocol):
             ),
             *ga4_event_columns(self.interface_namespace),
         ]
+
+    @override
+    def protocol_session_columns(
+        self, settings: Settings
+    ) -> tuple[Sequence[SessionColumn], Sequence[SessionColumn]]:
+        return ga4_session_counters(), ga4_session_flags(self.interface_namespace)
 
 
 class D8AProtocol(GA4Protocol):

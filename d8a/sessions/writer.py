@@ -26,6 +26,7 @@ from d8a.hits import Hit
 from d8a.layouts.base import Layout
 from d8a.layouts.embedded import BadValuesError
 from d8a.protosessions.closer import Closer
+from d8a.sessions.filters import TrafficFilters
 from d8a.sessions.split import split
 from d8a.warehouse.base import Driver
 
@@ -40,6 +41,9 @@ class SessionStats:
     events: int = 0
     broken_events: Counter[str] = field(default_factory=Counter)
     broken_sessions: Counter[str] = field(default_factory=Counter)
+    dropped_events: Counter[str] = field(default_factory=Counter)
+    """Events left out on purpose, by the setting that did it (``drop_bots``), or by
+    traffic filter condition (``filters: <name>``)."""
 
 
 def build_sessions(
@@ -62,7 +66,14 @@ def build_sessions(
             for event in broken:
                 stats.broken_events[event.broken or ""] += 1
             kept = [event for event in kept if event.broken is None]
+    if settings.drop_bots:
+        humans = [event for event in kept if event.values.get("device_category") != "bot"]
+        if len(humans) < len(kept):
+            stats.dropped_events["drop_bots"] += len(kept) - len(humans)
+            kept = humans
     sessions = split(kept, settings)
+    if isinstance(settings.filters, TrafficFilters):  # Settings normalised it
+        sessions = settings.filters.apply(sessions, stats.dropped_events)
     finished = []
     for session in sessions:
         try:
