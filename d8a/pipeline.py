@@ -23,6 +23,7 @@ from d8a.clock import Clock, SystemClock
 from d8a.columns.base import EventColumn, SessionColumn, SessionScopedEventColumn
 from d8a.columns.columnset import ColumnSet
 from d8a.config import Settings
+from d8a.layouts import layout_from_name
 from d8a.layouts.base import Layout
 from d8a.layouts.embedded import EmbeddedLayout
 from d8a.protocols import Protocol, protocol_by_name
@@ -86,9 +87,10 @@ class PipelineBuilder:
         self._warehouse = warehouse
         return self
 
-    def layout(self, layout: Layout) -> PipelineBuilder:
-        """The table layout (default: one ``events`` table)."""
-        self._layout = layout
+    def layout(self, layout: Layout | str) -> PipelineBuilder:
+        """The table layout: ``embedded`` (the default: one ``events`` table),
+        ``split`` (events and sessions), ``ga4_export``, or a :class:`Layout`."""
+        self._layout = layout_from_name(layout)
         return self
 
     def clock(self, clock: Clock) -> PipelineBuilder:

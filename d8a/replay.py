@@ -15,8 +15,12 @@ from d8a.batching import Storage
 from d8a.clock import SystemClock
 from d8a.errors import D8AError
 from d8a.hits import Hit
+from d8a.layouts import Layout, layout_from_name
 from d8a.pipeline import PipelineBuilder
+from d8a.warehouse.base import Driver
 from d8a.warehouse.memory import MemoryDriver
+from d8a.warehouse.tee import TeeDriver
+from d8a.wiring import open_warehouse
 
 __all__ = ["ReplayError", "read_requests", "replay"]
 
@@ -64,6 +68,8 @@ def replay(
     *,
     protocol: str | None = None,
     strict: bool = False,
+    warehouse: Driver | str | None = None,
+    layout: Layout | str = "embedded",
     **settings: Any,
 ) -> dict[str, pa.Table]:
     """Run requests through the whole pipeline in memory and return the tables.
@@ -74,15 +80,19 @@ def replay(
     (wall time when absent); every session is closed at the end. Rows come
     ordered by event time, then arrival order. ``settings`` are those of
     :class:`d8a.config.Settings`. Rejected requests are logged and skipped, or
-    raise :class:`ReplayError` with ``strict=True``.
+    raise :class:`ReplayError` with ``strict=True``. With ``warehouse`` (a URL
+    such as ``sqlite:///events.db`` or a Driver) the rows are also written
+    there; ``layout`` is ``embedded``, ``split`` or ``ga4_export`` (or a Layout).
     """
     if isinstance(requests, str | os.PathLike):
         requests = read_requests(requests)
     driver = MemoryDriver()
+    target: Driver = driver if warehouse is None else TeeDriver(driver, open_warehouse(warehouse))
     builder = (
         PipelineBuilder(**settings)
         .protocols(*([protocol] if protocol else ["ga4", "d8a"]))
-        .warehouse(driver)
+        .warehouse(target)
+        .layout(layout_from_name(layout))
         .clock(SystemClock())
         .batching(max_hits=2000, max_delay=float("inf"))
         .pings(False)
