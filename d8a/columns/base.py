@@ -140,6 +140,13 @@ class SessionScopedEventColumn(Column):
     def write(self, session: Session, index: int) -> None:
         """Set ``session.events[index].values[self.name]``."""
 
+    def write_all(self, session: Session) -> None:
+        """Write every event of ``session``; columns that compute a whole session at
+        once override it."""
+        write = self.write
+        for index in range(len(session.events)):
+            write(session, index)
+
 
 class SessionColumn(Column):
     """One value per session, embedded into every row of that session."""

@@ -73,6 +73,10 @@ class PerSessionColumn(SessionScopedEventColumn):
         if self._key in metadata:
             return
         metadata[self._key] = True
+        self.write_all(session)
+
+    @override
+    def write_all(self, session: Session) -> None:
         name = self._name
         for event, value in zip(session.events, self.compute(session), strict=True):
             event.values[name] = value

@@ -54,12 +54,17 @@ class EmbeddedLayout(Layout):
         for field in (*columns.event_fields, *columns.session_scoped_fields):
             name = field.name
             arrays.append(_array([values.get(name) for values in event_values], field))
+        # Session values: one per session, repeated onto its rows by index (in C).
+        owner = pa.array([i for i, count in enumerate(counts) for _ in range(count)], pa.int32())
         for field in columns.session_fields:
             name = field.name
-            repeated: list[Any] = []
-            for session, count in zip(sessions, counts, strict=True):
-                repeated.extend([session.values.get(name)] * count)
-            arrays.append(_array(repeated, field))
+            per_session = [session.values.get(name) for session in sessions]
+            try:
+                arrays.append(_array(per_session, field).take(owner))
+            except BadValuesError as exc:  # report the rows, as the event columns do
+                bad = set(exc.rows)
+                rows = [row for row, s in enumerate(owner.to_pylist()) if s in bad]
+                raise BadValuesError(exc.column, rows) from None
         return {self.table: pa.Table.from_arrays(arrays, schema=schema)}
 
 

@@ -78,8 +78,7 @@ def build_sessions(
     for session in sessions:
         try:
             for sse in columns.session_scoped:
-                for index in range(len(session.events)):
-                    sse.write(session, index)
+                sse.write_all(session)
             for session_column in columns.session:
                 session_column.write(session)
         except BrokenSessionError as exc:
