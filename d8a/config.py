@@ -9,6 +9,7 @@ value raises :class:`ConfigurationError` instead of being silently ignored.
 from __future__ import annotations
 
 import dataclasses
+import zoneinfo
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -112,6 +113,11 @@ class Settings:
     """Start a new session this many seconds after its first event; None for off."""
     split_by_max_events: int | None = 1000
     """Start a new session when the current one has this many events; None for off."""
+    split_at_midnight: bool = False
+    """Start a new session when the day changes in ``timezone`` (as Matomo does);
+    beyond the original, off by default."""
+    timezone: str = "UTC"
+    """The property's IANA time zone, for ``split_at_midnight``."""
     excluded_url_params: tuple[str, ...] = DEFAULT_EXCLUDED_URL_PARAMS
     """Query parameters removed from ``page_location`` (UTM and click-id columns still see them)."""
     ip_masking_level: int = 0
@@ -177,6 +183,15 @@ class Settings:
         return cls(**values)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.split_at_midnight, bool):
+            raise ConfigurationError("split_at_midnight must be True or False")
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+            raise ConfigurationError(
+                f"timezone {self.timezone!r} is not an IANA time zone name such as "
+                "'Europe/Warsaw' or 'UTC'"
+            ) from None
         set_ = object.__setattr__
         set_(self, "session_timeout", _seconds("session_timeout", self.session_timeout))
         set_(

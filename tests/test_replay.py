@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -205,3 +206,18 @@ def test_pipeline_gives_the_rows_replay_gives(
     want = sorted(rows(expected, "id", "session_id", "session_hit_number", "session_total_events"))
     got = _through_pipeline(requests, tmp_path_factory.mktemp("p"), step)
     assert sorted(rows(got, *got.column_names)) == want
+
+
+def test_split_at_midnight_in_the_property_time_zone() -> None:
+    # 2026-11-02 22:50 and 23:10 UTC: the same UTC day, but midnight passes in Warsaw (UTC+1).
+    before = datetime(2026, 11, 2, 22, 50, tzinfo=UTC).timestamp()
+    requests = [ga4(id="a", at=before), ga4(id="b", at=before + 1200)]
+    assert rows(d8a.replay(requests)["events"], "session_id") == [("a",), ("a",)]
+    assert rows(d8a.replay(requests, split_at_midnight=True)["events"], "session_id") == [
+        ("a",),
+        ("a",),
+    ]
+    table = d8a.replay(requests, split_at_midnight=True, timezone="Europe/Warsaw")["events"]
+    assert rows(table, "session_id", "session_split_cause") == [("a", None), ("b", "date_changed")]
+    with pytest.raises(d8a.ConfigurationError, match="IANA time zone"):
+        d8a.replay(requests, timezone="Mars/Olympus")
