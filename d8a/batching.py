@@ -13,14 +13,13 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
 
 from typing_extensions import override
 
 from d8a.clock import monotonic
 from d8a.encoding import BATCH_FORMAT, DecodedHits, HitRef, encode_batch
 from d8a.hits import Hit, partition_key
+from d8a.lifecycle import Closeable
 from d8a.queue.base import HIT_BATCH, Publisher, Task
 
 __all__ = ["BatchingStorage", "PublishingStorage", "Storage", "tasks_for"]
@@ -40,7 +39,7 @@ def tasks_for(
     ]
 
 
-class Storage(ABC):
+class Storage(Closeable, ABC):
     """Accepts the hits of each request."""
 
     @abstractmethod
@@ -48,23 +47,12 @@ class Storage(ABC):
         """Store ``hits``; when this returns they are as durable as the storage promises.
         Thread-safe."""
 
-    def flush(self) -> None:  # noqa: B027  # a default no-op by design
+    def flush(self) -> None:  # a default no-op by design
         """Publish whatever is buffered."""
 
     def close(self) -> None:
         """Flush and release resources."""
         self.flush()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class PublishingStorage(Storage):

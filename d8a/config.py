@@ -9,8 +9,8 @@ value raises :class:`ConfigurationError` instead of being silently ignored.
 from __future__ import annotations
 
 import dataclasses
-import zoneinfo
 import os
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta

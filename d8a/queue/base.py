@@ -12,8 +12,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Self
+
+from d8a.lifecycle import Closeable
 
 __all__ = [
     "Consumer",
@@ -62,23 +62,7 @@ class Delivery:
         return self.attempt > 1
 
 
-class _Closing:
-    def close(self) -> None:  # a default no-op by design
-        """Release resources. Idempotent; the default does nothing."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class Publisher(_Closing, ABC):
+class Publisher(Closeable, ABC):
     """Appends tasks to a queue."""
 
     @abstractmethod
@@ -88,7 +72,7 @@ class Publisher(_Closing, ABC):
         may then duplicate tasks, which consumers tolerate. Thread-safe."""
 
 
-class Consumer(_Closing, ABC):
+class Consumer(Closeable, ABC):
     """Receives tasks from a queue and acknowledges them."""
 
     @abstractmethod

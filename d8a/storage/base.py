@@ -9,34 +9,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
-from types import TracebackType
-from typing import Self
+
+from d8a.lifecycle import Closeable
 
 __all__ = ["KV", "Set", "StateStore"]
 
 
-class StateStore(ABC):  # noqa: B024  # shared lifecycle only; KV and Set are abstract
+class StateStore(Closeable, ABC):  # shared lifecycle only; KV and Set are abstract
     """What KV and Set share: lifecycle and commit."""
 
     durable: bool = False
     """True when committed writes survive the process."""
 
-    def commit(self) -> None:  # noqa: B027  # a default no-op by design
+    def commit(self) -> None:  # a default no-op by design
         """Make buffered writes durable. The default does nothing."""
-
-    def close(self) -> None:  # noqa: B027  # a default no-op by design
-        """Commit and release resources. Idempotent."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class KV(StateStore):

@@ -11,12 +11,11 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from types import TracebackType
-from typing import Self
 
 import pyarrow as pa
 
 from d8a.errors import ConfigurationError
+from d8a.lifecycle import Closeable
 
 __all__ = ["Driver", "quote_identifier", "validate_identifier"]
 
@@ -37,7 +36,7 @@ def quote_identifier(name: str) -> str:
     return f'"{validate_identifier(name)}"'
 
 
-class Driver(ABC):
+class Driver(Closeable, ABC):
     """Abstracts a warehouse's DDL and inserts behind Arrow schemas.
 
     Methods may raise ``TransientError`` for failures worth a retry; every method
@@ -75,17 +74,3 @@ class Driver(ABC):
         self.create_table(table, schema)
         for field in self.missing_columns(table, schema):
             self.add_column(table, field)
-
-    def close(self) -> None:  # noqa: B027  # a default no-op by design
-        """Release connections. Idempotent; the default does nothing."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
