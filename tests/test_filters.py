@@ -250,6 +250,7 @@ def test_no_conditions_means_no_filter(value: Any) -> None:
         ({"conditions": ["true"]}, r"conditions\[0\] must be a mapping"),
         ({"conditions": condition("one", "true")}, "conditions must be a list"),
         ({"fields": "ip_address", "conditions": [condition("f", "true")]}, "fields must be a list"),
+        ({"fields": 5, "conditions": [condition("f", "true")]}, "fields must be a list"),
         ({"field": ["ip_address"]}, "unknown key.*field"),
         ("ip_address == 1", "filters must be a mapping"),
         (

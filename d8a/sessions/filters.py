@@ -101,12 +101,16 @@ class TrafficFilters:
 
     def __post_init__(self) -> None:
         fields = self.fields
-        if isinstance(fields, str) or not all(isinstance(f, str) and f for f in fields):
+        if not isinstance(fields, list | tuple) or not all(
+            isinstance(f, str) and f for f in fields
+        ):
             raise ConfigurationError(
                 f"filters.fields must be a list of column names, not {fields!r}"
             )
         conditions = self.conditions
-        if not all(isinstance(c, FilterCondition) for c in conditions):
+        if not isinstance(conditions, list | tuple) or not all(
+            isinstance(c, FilterCondition) for c in conditions
+        ):
             raise ConfigurationError("TrafficFilters.conditions must be FilterCondition objects")
         set_ = object.__setattr__
         set_(self, "fields", tuple(fields))
