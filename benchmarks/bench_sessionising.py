@@ -12,16 +12,33 @@ Run: python benchmarks/bench_sessionising.py [--sizes 100000 1000000]
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from d8a import ManualClock, Pipeline
 from d8a.testing import generate_traffic
+
+START = 1_790_000_000.0
+
+
+def traffic() -> Iterator[dict[str, Any]]:
+    """Endless generated traffic in consecutive windows of 1,000 visitors.
+
+    One generator for all visitors would hold every visitor's state at once (the
+    generator, not the pipeline, would dominate the peak), so windows follow each
+    other four days apart."""
+    for window in itertools.count():
+        yield from generate_traffic(
+            visitors=1000, seed=window, start=START + window * 4 * 86400.0, days=1
+        )
 
 
 def run_one(hits: int) -> dict[str, float]:
@@ -42,9 +59,7 @@ def run_one(hits: int) -> dict[str, float]:
         with pipeline:
             worker = pipeline.worker()
             stats = pipeline.receiver.stats
-            for count, request in enumerate(
-                generate_traffic(visitors=hits // 12 + 10, seed=3, days=30), 1
-            ):
+            for count, request in enumerate(traffic(), 1):
                 pipeline.ingest(request)
                 if count % 500 == 0:
                     pipeline.storage.flush()
