@@ -199,19 +199,25 @@ class ProtosessionHandler:
             self._sizes.pop(protosession, None)
             self.closing.append(_Closing(protosession, self._tokens.pop(protosession, [])))
 
-    def drain(self) -> int:
-        """Close everything queued for closing in one closer call; return how many."""
-        if not self.closing:
-            self._commit()
-            return 0
-        batch, self.closing = self.closing, []
+    def drain(self, chunk: int = 200) -> int:
+        """Close everything queued for closing, ``chunk`` protosessions per closer
+        call (one warehouse write each, memory bounded); return how many."""
         self._commit()  # open/ pointers removed before anything is written
-        try:
-            loaded = [self._load(item.protosession) for item in batch]
-            self._closer.close([hits for hits in loaded if hits])
-        except BaseException:
-            self.closing = batch + self.closing  # retried by the next drain
-            raise
+        closed = 0
+        while self.closing:
+            batch, self.closing = self.closing[:chunk], self.closing[chunk:]
+            try:
+                loaded = [self._load(item.protosession) for item in batch]
+                self._closer.close([hits for hits in loaded if hits])
+            except BaseException:
+                self.closing = batch + self.closing  # retried by the next drain
+                raise
+            self._forget(batch)
+            closed += len(batch)
+        return closed
+
+    def _forget(self, batch: list[_Closing]) -> None:
+        """Delete the state of written protosessions and report their tokens."""
         for item in batch:
             protosession = item.protosession
             for stamp in self._set.members(f"claims/{protosession}"):
@@ -225,7 +231,6 @@ class ProtosessionHandler:
         tokens = [token for item in batch for token in item.tokens]
         if tokens:
             self._on_written(tokens)
-        return len(batch)
 
     def _load(self, protosession: str) -> list[Hit]:
         decode = self._decode
