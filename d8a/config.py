@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
+from d8a.columns.currency import CurrencyRates, currency_rates
 from d8a.errors import ConfigurationError
 from d8a.sessions.filters import TrafficFilters
 
@@ -47,7 +48,6 @@ DEFAULT_EXCLUDED_URL_PARAMS: tuple[str, ...] = (
 """The original's default list of page-URL parameters stripped from ``page_location``."""
 
 _NOT_YET: dict[str, str] = {
-    "currency_rates": "currency conversion",
     "matomo_tracking_endpoints": "the Matomo protocol",
 }
 """Settings accepted only with a value that asks for nothing, until implemented."""
@@ -141,7 +141,10 @@ class Settings:
     """Traffic filters (``docs/filters.md``): ``{"fields": [...], "conditions": [{"name",
     "type": "exclude" | "allow", "test_mode", "expression"}, ...]}``. Read as a
     compiled :class:`~d8a.sessions.filters.TrafficFilters`, or None without conditions."""
-    currency_rates: Any = None
+    currency_rates: Mapping[str, float] | str | os.PathLike[str] | CurrencyRates | None = None
+    """USD rates for the ``*_in_usd`` columns: a mapping of currency code to USD per
+    unit, the path of a JSON file of one, or an object with ``rate(currency) ->
+    float | None``. None converts only USD. Read as a :class:`CurrencyRates` or None."""
     geo_database: str | os.PathLike[str] | None = None
     """Path of a MaxMind-format City database (DB-IP City Lite, GeoLite2 City) for
     the geo columns; None leaves them NULL. Needs ``d8a[geo]``. Read as ``str``."""
@@ -152,6 +155,10 @@ class Settings:
     drop_bots: bool = False
     """Leave out events whose ``device_category`` is ``bot`` before sessions are
     split (counted in the closer's ``dropped_events``); needs device_detection."""
+    ga4_params: Sequence[Mapping[str, str]] = ()
+    """Custom GA4 parameter columns: ``[{"name", "column_name"?, "type"?}, ...]``, type
+    ``string`` (default), ``int64`` or ``float64`` (``docs/columns.md``). Read as a
+    tuple of :class:`~d8a.protocols.ga4_custom.CustomParam`."""
     matomo_tracking_endpoints: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Reserved for settings of host-provided columns."""
@@ -253,6 +260,10 @@ class Settings:
         if isinstance(self.max_hit_bytes, bool) or not isinstance(self.max_hit_bytes, int):
             raise ConfigurationError("max_hit_bytes must be an int")
         set_(self, "filters", TrafficFilters.from_setting(self.filters))
+        set_(self, "currency_rates", currency_rates(self.currency_rates))
+        from d8a.protocols.ga4_custom import ga4_params_setting  # d8a.protocols imports this
+
+        set_(self, "ga4_params", ga4_params_setting(self.ga4_params))
         set_(self, "device_detection", _device_detection(self.device_detection))
         set_(self, "geo_database", _geo_database(self.geo_database))
         if not isinstance(self.drop_bots, bool):

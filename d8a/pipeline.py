@@ -138,7 +138,7 @@ class PipelineBuilder:
             settings=settings,
             protocols=tuple(protocols),
             columns=columns,
-            queue=open_queue(self._queue),
+            queue=open_queue(self._queue, self._partitions),
             state=self._state,
             driver=open_warehouse(self._warehouse),
             layout=self._layout,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from d8a._redis import is_redis_url
 from d8a.batching import BatchingStorage, PublishingStorage
 from d8a.columns.base import Column, EventColumn, SessionColumn, SessionScopedEventColumn
 from d8a.columns.columnset import ColumnSet
@@ -76,12 +77,17 @@ def build_columns(
     return result
 
 
-def open_queue(queue: Any) -> Any:
-    """A queue object (with ``publisher()`` and ``consumer()``) from a URL or object."""
+def open_queue(queue: Any, partitions: int = 1) -> Any:
+    """A queue object (with ``publisher()`` and ``consumer()``) from a URL or object;
+    a ``redis://host:port/db`` queue gets one stream per partition."""
     if not isinstance(queue, str):
         if not (hasattr(queue, "publisher") and hasattr(queue, "consumer")):
             raise ConfigurationError("a queue needs publisher() and consumer() methods")
         return queue
+    if is_redis_url(queue):
+        from d8a.queue.redis import RedisQueue
+
+        return RedisQueue(queue, partitions=partitions)
     scheme, path = split_url(queue, "queue", ("memory", "sqlite"))
     if scheme == "memory":
         from d8a.queue.memory import MemoryQueue
@@ -118,6 +124,10 @@ def open_state(state: Any) -> tuple[KV, Set]:
             return kv, hits
     if not isinstance(state, str):
         raise ConfigurationError("state must be a URL or a (KV, Set) pair")
+    if is_redis_url(state):
+        from d8a.storage.redis import RedisKV, RedisSet
+
+        return RedisKV(state, "d8a:state"), RedisSet(state, "d8a:state")
     scheme, path = split_url(state, "state", ("memory", "sqlite"))
     if scheme == "memory":
         from d8a.storage.memory import MemoryKV, MemorySet

@@ -55,3 +55,6 @@ def ga4(
 def memory_pipeline() -> Pipeline:
     """A pipeline on memory backends with a manual clock and no pings."""
     return Pipeline.builder().clock(ManualClock(T0)).pings(False).build()
+
+
+pytest_plugins = ["conftest_redis"]  # the real Redis server fixtures

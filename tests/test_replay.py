@@ -146,8 +146,6 @@ def test_split_by_max_events_and_time() -> None:
 
 
 def test_unsupported_settings_raise() -> None:
-    with pytest.raises(d8a.ConfigurationError, match=r"currency_rates.*not supported yet"):
-        d8a.replay([], currency_rates={"EUR": 1.1})
     with pytest.raises(d8a.ConfigurationError, match="unknown setting"):
         d8a.replay([], sesion_timeout=5)
     assert d8a.replay([], currency_rates=None, filters={}) == {"events": d8a.replay([])["events"]}

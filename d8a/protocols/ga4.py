@@ -1,5 +1,7 @@
 """GA4 gtag (``/g/collect``) and the d8a web tracker (``/d/c``), which share a wire format.
 
+GA4 also serves the Measurement Protocol at ``/mp/collect`` (:mod:`d8a.protocols.ga4_mp`).
+
 A request is its URL query plus, for gtag's batched POSTs, one body line per
 event: each non-empty line's parameters replace the URL's (reference §1.4).
 ``cid``, ``tid`` and ``en`` are required.
@@ -19,6 +21,7 @@ from d8a.errors import ProtocolError
 from d8a.hits import Hit, Request
 from d8a.protocols.base import Endpoint, Protocol
 from d8a.protocols.ga4_columns import ga4_event_columns
+from d8a.protocols.ga4_mp import MP_PATH, parse_measurement_protocol
 from d8a.protocols.ga4_sessions import ga4_session_counters, ga4_session_flags
 from d8a.protocols.query import decode_body, parse_query
 
@@ -32,13 +35,19 @@ class GA4Protocol(Protocol):
     tracking_protocol = "ga4_gtag"
     path = "/g/collect"
     interface_namespace = "ga4.protocols.d8a.tech"
+    mp_path: str | None = MP_PATH
+    """The Measurement Protocol endpoint (JSON body, see :mod:`d8a.protocols.ga4_mp`)."""
 
     @override
     def endpoints(self, settings: Settings) -> Sequence[Endpoint]:
-        return (Endpoint(self.path),)
+        if self.mp_path is None:
+            return (Endpoint(self.path),)
+        return (Endpoint(self.path), Endpoint(self.mp_path, methods=("POST",), cors=False))
 
     @override
     def parse(self, request: Request, settings: Settings) -> list[Hit]:
+        if request.path == self.mp_path:
+            return parse_measurement_protocol(request, settings.property_id, self.id)
         url_params = parse_query(request.query)
         body = request.body.strip()
         if body:
@@ -92,7 +101,9 @@ class GA4Protocol(Protocol):
                 excluded_url_params=settings.excluded_url_params,
                 property_name=settings.property_name,
             ),
-            *ga4_event_columns(self.interface_namespace),
+            *ga4_event_columns(
+                self.interface_namespace, settings.currency_rates, settings.ga4_params
+            ),
         ]
 
     @override
@@ -109,3 +120,4 @@ class D8AProtocol(GA4Protocol):
     tracking_protocol = "d8a"
     path = "/d/c"
     interface_namespace = "d8a.protocols.d8a.tech"
+    mp_path = None

@@ -1,0 +1,302 @@
+"""The consumer side of :class:`~d8a.queue.redis.RedisQueue`.
+
+A consumer reads the streams of the partitions assigned to it and merges them
+by the queue-wide sequence number in each entry id, so that deliveries come in
+publication order. It hands a fresh entry out only when no unread entry of an
+assigned stream can precede it: an entry up to the *horizon*, the least last
+sequence number read of the streams that may hold more. Redeliveries (taken
+with ``XAUTOCLAIM``) come first; they are older than anything unread.
+
+Receipts are ``"<partition>:<entry id>"``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import cast
+
+import cbor2
+from typing_extensions import override
+
+from d8a._redis import transient
+from d8a.queue.base import Consumer, Delivery, Task
+from d8a.queue.redis import RedisQueue
+
+__all__ = ["RedisConsumer"]
+
+_RECEIPT = re.compile(r"(\d+):(\d+-\d+)\Z")
+_RELEASED = "d8a-released"
+"""The consumer name that holds handed-back messages until someone claims them."""
+_CHUNK = 1000
+
+
+def _task(fields: Mapping[bytes, bytes]) -> Task:
+    headers = cast(Mapping[str, str], cbor2.loads(fields[b"h"]))
+    return Task(fields[b"t"].decode(), fields[b"b"], headers, int(fields[b"p"]))
+
+
+def _seq(entry_id: str) -> int:
+    return int(entry_id.partition("-")[0])
+
+
+def _parse(receipts: Iterable[str]) -> Iterator[tuple[int, str]]:
+    # Receipts from elsewhere are unknown, and acknowledging those is a no-op.
+    for receipt in receipts:
+        found = _RECEIPT.match(receipt)
+        if found:
+            yield int(found[1]), found[2]
+
+
+class RedisConsumer(Consumer):
+    """A consumer of some partitions of a :class:`RedisQueue`, under a unique name.
+
+    Not thread-safe: one consumer belongs to one worker loop. :meth:`assign`
+    changes the partitions it reads (see :mod:`d8a.scaleout`).
+    """
+
+    def __init__(self, queue: RedisQueue, partitions: Iterable[int]) -> None:
+        self._queue = queue
+        self._redis = queue.client
+        self._group = queue.group
+        self.name = f"d8a-{uuid.uuid4().hex}"
+        self._held: dict[int, set[str]] = {}
+        """Entry ids delivered to this consumer (or buffered) and not yet acked."""
+        self._again: list[tuple[int, int, Delivery]] = []
+        self._fresh: list[tuple[int, int, Delivery]] = []
+        """Heaps of (sequence, partition, delivery) read but not handed out yet."""
+        self._last: dict[int, int] = {}
+        self._open: set[int] = set()
+        """Partitions whose stream may hold unread entries older than newer reads."""
+        self._partitions: list[int] = []
+        self._reclaim: set[int] = set()
+        self._cursor: dict[int, str] = {}
+        """Partitions to scan for reclaimable messages, and where each scan has got to:
+        ``XAUTOCLAIM`` looks at ``10 * count`` entries a call, so a long pending list
+        takes several receives to get through."""
+        self._next_scan = self._next_refresh = 0.0
+        self._closed = False
+        self.assign(partitions)
+
+    @property
+    def partitions(self) -> list[int]:
+        """The partitions this consumer reads."""
+        return list(self._partitions)
+
+    def assign(self, partitions: Iterable[int], take_over: bool = False) -> None:
+        """Read ``partitions`` from now on; what it holds of the others is handed back.
+
+        With ``take_over``, the pending messages of newly added partitions are
+        claimable at once, whoever holds them: only safe when their previous
+        holder is known to be gone (as its expired lease says)."""
+        chosen = sorted({p % self._queue.partitions for p in partitions})
+        added = set(chosen) - set(self._partitions)
+        dropped = set(self._partitions) - set(chosen)
+        self._partitions = chosen
+        self._reclaim |= added
+        if take_over and added:
+            self._release_all(added, only_others=True)
+        if dropped:
+            self.release([f"{p}:{sid}" for p in dropped for sid in self._held.get(p, ())])
+            for partition in dropped:
+                self._held.pop(partition, None)
+                self._last.pop(partition, None)
+                self._cursor.pop(partition, None)
+                self._open.discard(partition)
+                self._reclaim.discard(partition)
+
+    def _release_all(self, partitions: Iterable[int], only_others: bool) -> None:
+        """Make every pending message of ``partitions`` claimable now."""
+        for partition in partitions:
+            stream = self._queue.stream(partition)
+            with transient():
+                entries = self._redis.xpending_range(stream, self._group, "-", "+", 10**9)
+            ids = [
+                e["message_id"].decode()
+                for e in entries
+                if not (only_others and e["consumer"].decode() == self.name)
+            ]
+            self._hand_back(partition, ids)
+
+    def _hand_back(self, partition: int, ids: Sequence[str]) -> None:
+        # An idle time past claim_after makes the next XAUTOCLAIM take them;
+        # JUSTID leaves the delivery count alone.
+        idle = int(self._queue.claim_after * 1000) + 1000
+        stream = self._queue.stream(partition)
+        for start in range(0, len(ids), _CHUNK):
+            chunk = list(ids[start : start + _CHUNK])
+            with transient():
+                self._redis.xclaim(stream, self._group, _RELEASED, 0, chunk, idle=idle, justid=True)
+        self._reclaim.add(partition)
+        self._cursor.pop(partition, None)  # rescan from the start: they may lie behind
+
+    @override
+    def receive(self, max_tasks: int = 100, timeout: float = 0.0) -> list[Delivery]:
+        if max_tasks < 1:
+            raise ValueError(f"max_tasks must be at least 1, got {max_tasks}")
+        if self._closed:
+            raise ValueError("consumer is closed")
+        deadline = time.monotonic() + timeout
+        self._housekeeping()
+        for partition in sorted(self._reclaim):
+            if len(self._again) < max_tasks:
+                self._claim(partition, max_tasks - len(self._again))
+        while True:
+            self._read(max_tasks, None)
+            out = self._take(max_tasks)
+            remaining = deadline - time.monotonic()
+            if out or remaining <= 0:
+                return out
+            if not self._partitions:
+                time.sleep(remaining)  # owns nothing now: wait as a read would have
+                return []
+            self._read(1, max(1, int(remaining * 1000)), everything=True)
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_refresh:
+            self._refresh()
+            self._next_refresh = now + self._queue.claim_after / 3
+        if now >= self._next_scan:
+            self._reclaim.update(self._partitions)
+            self._next_scan = now + self._queue.claim_after / 4
+
+    def _take(self, max_tasks: int) -> list[Delivery]:
+        out = [heapq.heappop(self._again)[2] for _ in range(min(max_tasks, len(self._again)))]
+        horizon = min((self._last[p] for p in self._open), default=None)
+        fresh = self._fresh
+        while fresh and len(out) < max_tasks and (horizon is None or fresh[0][0] <= horizon):
+            out.append(heapq.heappop(fresh)[2])
+        return out
+
+    def _claim(self, partition: int, count: int) -> None:
+        """XAUTOCLAIM what lies idle in ``partition`` for longer than ``claim_after``."""
+        stream = self._queue.stream(partition)
+        min_idle = int(self._queue.claim_after * 1000)
+        start = self._cursor.pop(partition, "0-0")
+        with transient():
+            next_id, messages, *_ = self._redis.xautoclaim(
+                stream, self._group, self.name, min_idle, start, count=count
+            )
+        cursor = next_id.decode() if isinstance(next_id, bytes) else str(next_id)
+        if cursor == "0-0":
+            self._reclaim.discard(partition)
+        else:
+            self._cursor[partition] = cursor
+        held = self._held.setdefault(partition, set())
+        # Skip deleted entries, and this consumer's own (a late refresh let them idle):
+        # it delivered those already.
+        messages = [(sid.decode(), f) for sid, f in messages if f and sid.decode() not in held]
+        if not messages:
+            return
+        with transient():
+            pending = self._redis.xpending_range(
+                stream, self._group, messages[0][0], messages[-1][0], len(held) + len(messages),
+                consumername=self.name,
+            )  # fmt: skip
+        attempts = {e["message_id"].decode(): e["times_delivered"] for e in pending}
+        for sid, fields in messages:
+            held.add(sid)
+            delivery = Delivery(_task(fields), f"{partition}:{sid}", attempts.get(sid, 2))
+            heapq.heappush(self._again, (_seq(sid), partition, delivery))
+
+    def _read(self, count: int, block: int | None, everything: bool = False) -> None:
+        """Read new entries of the streams with nothing buffered (or of all, blocking)."""
+        buffered = {p for _, p, _ in self._fresh}
+        chosen = [p for p in self._partitions if everything or p not in buffered]
+        if not chosen:
+            return
+        streams = {self._queue.stream(p): ">" for p in chosen}
+        with transient():
+            replies = self._redis.xreadgroup(
+                self._group, self.name, streams, count=count, block=block
+            )
+        got = {self._stream_partition(stream): messages for stream, messages in replies or []}
+        for partition in chosen:
+            messages = got.get(partition, [])
+            held = self._held.setdefault(partition, set())
+            for sid, fields in messages:
+                key = sid.decode()
+                held.add(key)
+                delivery = Delivery(_task(fields), f"{partition}:{key}", 1)
+                heapq.heappush(self._fresh, (_seq(key), partition, delivery))
+            if messages:
+                self._last[partition] = _seq(messages[-1][0].decode())
+            # A blocking read answers for the streams that woke it only.
+            if block is None and len(messages) < count:
+                self._open.discard(partition)
+            else:
+                self._open.add(partition)
+                self._last.setdefault(partition, 0)
+        if block is not None:
+            self._open.update(self._partitions)
+            for partition in self._partitions:
+                self._last.setdefault(partition, 0)
+
+    def _stream_partition(self, stream: bytes | str) -> int:
+        key = stream.decode() if isinstance(stream, bytes) else stream
+        return int(key.rpartition(":")[2])
+
+    def _refresh(self) -> None:
+        """Reset the idle time of every held message, so that nobody reclaims it."""
+        for partition, held in self._held.items():
+            ids = sorted(held)
+            for start in range(0, len(ids), _CHUNK):
+                with transient():
+                    self._redis.xclaim(
+                        self._queue.stream(partition), self._group, self.name, 0,
+                        ids[start : start + _CHUNK], justid=True,
+                    )  # fmt: skip
+
+    def _mine(self, receipts: Sequence[str]) -> dict[int, list[str]]:
+        groups: dict[int, list[str]] = {}
+        for partition, sid in _parse(receipts):
+            if sid in self._held.get(partition, ()):
+                groups.setdefault(partition, []).append(sid)
+        return groups
+
+    @override
+    def ack(self, receipts: Sequence[str]) -> None:
+        groups = self._mine(receipts)
+        if not groups:
+            return
+        with transient(), self._redis.pipeline(transaction=True) as pipe:
+            for partition, ids in groups.items():
+                stream = self._queue.stream(partition)
+                pipe.xack(stream, self._group, *ids)
+                pipe.xdel(stream, *ids)
+            pipe.execute()
+        for partition, ids in groups.items():
+            self._held[partition].difference_update(ids)
+
+    @override
+    def release(self, receipts: Sequence[str]) -> None:
+        groups = self._mine(receipts)
+        for partition, ids in groups.items():
+            self._hand_back(partition, ids)
+            self._held[partition].difference_update(ids)
+        released = {f"{p}:{sid}" for p, ids in groups.items() for sid in ids}
+        if released:
+            self._again = [e for e in self._again if e[2].receipt not in released]
+            self._fresh = [e for e in self._fresh if e[2].receipt not in released]
+            heapq.heapify(self._again)
+            heapq.heapify(self._fresh)
+
+    @override
+    def pending(self) -> int:
+        return self._queue.pending()
+
+    @override
+    def close(self) -> None:
+        """Hand back every unacknowledged message, then leave the group. Idempotent."""
+        if self._closed:
+            return
+        self.release([f"{p}:{sid}" for p, ids in self._held.items() for sid in ids])
+        self._closed = True
+        with transient():
+            for partition in range(self._queue.partitions):
+                stream = self._queue.stream(partition)
+                self._redis.xgroup_delconsumer(stream, self._group, self.name)

@@ -1,0 +1,196 @@
+"""A worker of several on one partitioned Redis queue: it runs the partitions it leases.
+
+Each leased partition gets its own worker loop: a consumer of that partition's
+stream only, and a protosession handler over the partition's own namespace of
+the Redis state (``<state namespace>:p<n>``), with its own event-time clock.
+So when a partition changes hands its open protosessions go with it: the new
+owner's handler recovers them from Redis, then takes over the unacknowledged
+messages of the old owner (the lease says it is gone) and skips the hits the
+warehouse already has. Nothing is lost and nothing written twice.
+
+A partition is stepped only while its lease is surely held. A keep-alive
+thread renews the leases every ``lease_ttl / 3``, however long a step takes,
+so a lease expires only when its worker died or could not reach Redis for
+``lease_ttl`` seconds; in the latter case a step already under way on that
+partition may overlap the next owner's first one (no fencing token reaches the
+warehouse), which the warehouse's idempotent writes by hit id absorb.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from d8a.errors import TransientError
+from d8a.queue.redis import RedisQueue
+from d8a.queue.redis_consumer import RedisConsumer
+from d8a.runner import WorkerLoop
+from d8a.scaleout.leases import PartitionLeases
+from d8a.storage.redis import RedisKV, RedisSet
+
+if TYPE_CHECKING:
+    from d8a.pipeline import Pipeline
+
+__all__ = ["ScaledWorker"]
+
+log = logging.getLogger(__name__)
+
+
+class ScaledWorker:
+    """Leases a fair share of ``queue``'s partitions and runs a worker loop for each.
+
+    ``pipeline`` gives the columns, layout, warehouse and clock (its own queue
+    and state are not used); ``state`` is the namespace prefix of protosession
+    state on ``queue``'s server. Not thread-safe; :meth:`start` runs it in a thread.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        queue: RedisQueue,
+        *,
+        state: str = "d8a:state",
+        lease_ttl: float = 30.0,
+        pings: bool = True,
+        worker_id: str | None = None,
+    ) -> None:
+        from d8a.wiring import build_worker
+
+        self._build = build_worker
+        self._pipeline = pipeline
+        self._queue = queue
+        self._state = state
+        self._pings = pings
+        self.leases = PartitionLeases(
+            queue.client,
+            queue.partitions,
+            name=queue.name,
+            prefix=queue.prefix,
+            ttl=lease_ttl,
+            worker_id=worker_id,
+        )
+        self._loops: dict[int, tuple[WorkerLoop, RedisKV, RedisSet]] = {}
+        self._next_rebalance = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._keeper: threading.Thread | None = None
+        pipeline.migrate()
+
+    @property
+    def partitions(self) -> list[int]:
+        """The partitions this worker runs now."""
+        return sorted(self._loops)
+
+    def rebalance(self) -> None:
+        """Renew leases, hand back surplus partitions, open the newly leased ones."""
+        if self._keeper is None:
+            self._keeper = threading.Thread(
+                target=self._keep_alive, name="d8a-lease-keeper", daemon=True
+            )
+            self._keeper.start()
+        self.leases.rebalance(before_giving_up=self._drop)
+        for partition in self.leases.owned():
+            if partition not in self._loops:
+                self._open(partition)
+        self._next_rebalance = time.monotonic() + self.leases.ttl / 3
+
+    def _keep_alive(self) -> None:
+        """Renew the leases every ``ttl / 3`` while the loop steps, however long a step."""
+        while not self._stop.wait(self.leases.ttl / 3):
+            try:
+                self.leases.renew_all()
+            except TransientError as exc:
+                log.warning("cannot renew leases: %s", exc)
+
+    def _open(self, partition: int) -> None:
+        consumer = RedisConsumer(self._queue, [])
+        consumer.assign([partition], take_over=True)
+        namespace = f"{self._state}:p{partition}"
+        kv = RedisKV(self._queue.client, namespace)
+        hits = RedisSet(self._queue.client, namespace)
+        loop, _ = self._build(self._pipeline, consumer, kv, hits, self._pings)
+        self._loops[partition] = (loop, kv, hits)
+        log.info("worker %s took partition %d", self.leases.worker_id, partition)
+
+    def _drop(self, partitions: Iterable[int]) -> None:
+        for partition in partitions:
+            entry = self._loops.pop(partition, None)
+            if entry is None:
+                continue
+            loop, kv, hits = entry
+            loop.close()  # hands back the unacknowledged messages
+            kv.close()
+            hits.close()
+            log.info("worker %s gave up partition %d", self.leases.worker_id, partition)
+
+    def step(self, max_tasks: int = 100, timeout: float = 0.0) -> int:
+        """One round over the owned partitions; returns the deliveries handled.
+
+        When nothing came, waits up to ``timeout`` seconds (in short sleeps)."""
+        if time.monotonic() >= self._next_rebalance:
+            self.rebalance()
+        handled = 0
+        for partition in list(self._loops):
+            if not self.leases.holds(partition):
+                self._drop([partition])  # the lease may be another's by now
+                continue
+            handled += self.step_partition(partition, self._loops[partition][0], max_tasks)
+        if not handled and timeout > 0:
+            self._stop.wait(min(timeout, self.leases.ttl / 6))
+        return handled
+
+    def step_partition(self, partition: int, loop: WorkerLoop, max_tasks: int) -> int:
+        """Step the loop of one partition; the place to observe a worker's work."""
+        return loop.step(max_tasks, 0.0)
+
+    def flush(self) -> None:
+        """Consume what is queued in the owned partitions, then close every open
+        protosession of theirs (as at the end of a replay)."""
+        for loop, _, _ in self._loops.values():
+            loop.flush()
+
+    def run(self, poll: float = 0.5, retry_delay: float = 1.0) -> None:
+        """Loop until :meth:`stop`; transient failures are retried after ``retry_delay``."""
+        while not self._stop.is_set():
+            try:
+                self.step(timeout=poll)
+            except TransientError as exc:
+                log.warning("worker step failed, retrying: %s", exc)
+                self._stop.wait(retry_delay)
+
+    def start(self, poll: float = 0.5) -> None:
+        """Run :meth:`run` in a daemon thread."""
+        if self._thread is not None:
+            raise RuntimeError("the worker is already running")
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self.run, kwargs={"poll": poll}, name="d8a-scaled-worker", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Stop the loop and the lease renewals, and wait for them. Leases and open
+        protosessions are kept: the leases expire after ``lease_ttl`` (as when the
+        process dies), then other workers take the partitions over."""
+        self._stop.set()
+        for thread in (self._thread, self._keeper):
+            if thread is not None:
+                thread.join(timeout)
+        self._thread = self._keeper = None
+
+    def close(self) -> None:
+        """Stop, hand back every partition and leave, so the others take over at once.
+        Open protosessions stay in Redis for the next owner."""
+        self.stop()
+        self._drop(list(self._loops))
+        self.leases.leave()
+        self.leases.close()
+
+    def __enter__(self) -> ScaledWorker:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,217 @@
+"""Redis state stores: protosession state shared by every worker that reaches the server.
+
+Writes go to the server at once (``commit()`` has nothing to do), so every
+process sees them, and a partition's state moves with the partition when
+another worker takes it over. Each store lives under a ``namespace``:
+
+* ``RedisKV``: the hash ``<ns>:kv`` holds the values, the sorted set
+  ``<ns>:kv:keys`` the keys (all with score 0, so ``ZRANGEBYLEX`` returns them
+  in byte order, which for UTF-8 is code point order, as ``scan`` promises);
+* ``RedisSet``: one Redis set ``<ns>:set:<key>`` per key, and the index
+  ``<ns>:set:keys`` of the non-empty ones.
+
+Every method is one atomic step on the server (``MULTI`` or a Lua script), so
+a crash never leaves a value without its index entry; each may be retried
+after a ``TransientError`` (setting, adding and removing are idempotent).
+``durable`` is True: committed means written to the server, which is as
+durable as the server's own persistence settings make it. Thread-safe
+(redis-py's connection pool is).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from typing_extensions import override
+
+from d8a._redis import connect, transient
+from d8a.storage.base import KV, Set, StateStore
+
+__all__ = ["RedisKV", "RedisSet"]
+
+_PAGE = 500
+"""Keys per ``ZRANGEBYLEX`` page while scanning."""
+
+_REMOVE = """
+redis.call('SREM', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('ZREM', KEYS[2], ARGV[2]) end
+"""
+
+
+def _range(prefix: bytes) -> tuple[bytes, bytes]:
+    """``ZRANGEBYLEX`` bounds of the members that start with ``prefix``.
+
+    UTF-8 never contains the byte 0xFF, so ``prefix + b"\\xff"`` is above every
+    key with that prefix and below every other greater key.
+    """
+    if not prefix:
+        return b"-", b"+"
+    return b"[" + prefix, b"(" + prefix + b"\xff"
+
+
+class _RedisStore(StateStore):
+    durable = True
+
+    def __init__(self, client: Any, namespace: str) -> None:
+        self._client, self._owned = connect(client)
+        self._closed = False
+        self.namespace = namespace
+
+    @property
+    def _redis(self) -> Any:
+        if self._closed:
+            raise ValueError(f"{type(self).__name__} {self.namespace!r} is closed")
+        return self._client
+
+    def _index_scan(self, index: bytes, prefix: str) -> Iterator[list[bytes]]:
+        """Pages of the members of ``index`` starting with ``prefix``, in order."""
+        low, high = _range(prefix.encode())
+        while True:
+            with transient():
+                page: list[bytes] = self._redis.zrangebylex(index, low, high, start=0, num=_PAGE)
+            if not page:
+                return
+            yield page
+            if len(page) < _PAGE:
+                return
+            low = b"(" + page[-1]
+
+    @override
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            if self._owned:
+                self._client.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(namespace={self.namespace!r})"
+
+
+class RedisKV(_RedisStore, KV):
+    """A ``KV`` in one Redis hash plus a sorted index of its keys.
+
+    ``client`` is a ``redis://host:port/db`` URL or a redis-py client (which the
+    store then does not close).
+    """
+
+    def __init__(self, client: Any, namespace: str = "d8a:state") -> None:
+        super().__init__(client, namespace)
+        self._hash = f"{namespace}:kv".encode()
+        self._index = f"{namespace}:kv:keys".encode()
+
+    @override
+    def get(self, key: str) -> bytes | None:
+        with transient():
+            value: bytes | None = self._redis.hget(self._hash, key.encode())
+        return value
+
+    @override
+    def set(self, key: str, value: bytes) -> None:
+        self.set_many({key: value})
+
+    @override
+    def delete(self, key: str) -> None:
+        self.delete_many([key])
+
+    @override
+    def scan(self, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+        for page in self._index_scan(self._index, prefix):
+            with transient():
+                values: list[bytes | None] = self._redis.hmget(self._hash, page)
+            for key, value in zip(page, values, strict=True):
+                if value is not None:  # deleted since the page was read
+                    yield key.decode(), value
+
+    @override
+    def set_many(self, items: Mapping[str, bytes]) -> None:
+        if not items:
+            return
+        encoded = {key.encode(): value for key, value in items.items()}
+        with transient(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._hash, mapping=encoded)
+            pipe.zadd(self._index, dict.fromkeys(encoded, 0))
+            pipe.execute()
+
+    @override
+    def delete_many(self, keys: Iterable[str]) -> None:
+        encoded = [key.encode() for key in keys]
+        if not encoded:
+            return
+        with transient(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(self._hash, *encoded)
+            pipe.zrem(self._index, *encoded)
+            pipe.execute()
+
+
+class RedisSet(_RedisStore, Set):
+    """A ``Set`` as one Redis set per key plus a sorted index of the non-empty keys.
+
+    ``client`` is a ``redis://host:port/db`` URL or a redis-py client (which the
+    store then does not close).
+    """
+
+    def __init__(self, client: Any, namespace: str = "d8a:state") -> None:
+        super().__init__(client, namespace)
+        self._prefix = f"{namespace}:set:".encode()
+        self._index = f"{namespace}:set:keys".encode()
+        self._remove = self._client.register_script(_REMOVE)
+
+    def _key(self, key: bytes) -> bytes:
+        return self._prefix + key
+
+    @override
+    def add(self, key: str, member: bytes) -> None:
+        self.add_many([(key, member)])
+
+    @override
+    def members(self, key: str) -> list[bytes]:
+        with transient():
+            found: set[bytes] = self._redis.smembers(self._key(key.encode()))
+        return list(found)
+
+    @override
+    def remove(self, key: str, member: bytes) -> None:
+        raw = key.encode()
+        with transient():
+            self._remove(keys=[self._key(raw), self._index], args=[member, raw], client=self._redis)
+
+    @override
+    def drop(self, key: str) -> None:
+        raw = key.encode()
+        with transient(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._key(raw))
+            pipe.zrem(self._index, raw)
+            pipe.execute()
+
+    @override
+    def keys(self, prefix: str = "") -> Iterator[str]:
+        for page in self._index_scan(self._index, prefix):
+            for key in page:
+                yield key.decode()
+
+    @override
+    def add_many(self, items: Iterable[tuple[str, bytes]]) -> None:
+        groups: dict[bytes, list[bytes]] = {}
+        for key, member in items:
+            groups.setdefault(key.encode(), []).append(member)
+        if not groups:
+            return
+        with transient(), self._redis.pipeline(transaction=True) as pipe:
+            for raw, members in groups.items():
+                pipe.sadd(self._key(raw), *members)
+            pipe.zadd(self._index, dict.fromkeys(groups, 0))
+            pipe.execute()
+
+    @override
+    def replace(self, key: str, members: Iterable[bytes]) -> None:
+        raw = key.encode()
+        wanted = list(members)
+        with transient(), self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._key(raw))
+            if wanted:
+                pipe.sadd(self._key(raw), *wanted)
+                pipe.zadd(self._index, {raw: 0})
+            else:
+                pipe.zrem(self._index, raw)
+            pipe.execute()

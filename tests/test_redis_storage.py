@@ -1,0 +1,82 @@
+"""The state store conformance suites on Redis (a real server), and Redis specifics."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+
+from d8a.errors import ConfigurationError, MissingDependencyError, TransientError
+from d8a.storage.base import KV, Set
+from d8a.storage.redis import RedisKV, RedisSet
+from d8a.testing.storage_conformance import KVConformance, SetConformance
+
+
+class TestRedisKV(KVConformance):
+    @pytest.fixture
+    def make_kv(self, redis_url: str) -> Callable[[], KV]:
+        return lambda: RedisKV(redis_url, namespace="test")
+
+
+class TestRedisSet(SetConformance):
+    @pytest.fixture
+    def make_set(self, redis_url: str) -> Callable[[], Set]:
+        return lambda: RedisSet(redis_url, namespace="test")
+
+
+def test_namespaces_are_separate(redis_url: str) -> None:
+    with RedisKV(redis_url, "a") as a, RedisKV(redis_url, "b") as b:
+        a.set("k", b"1")
+        assert b.get("k") is None
+        assert list(b.scan()) == []
+    with RedisSet(redis_url, "a") as sa, RedisSet(redis_url, "b") as sb:
+        sa.add("k", b"1")
+        assert sb.members("k") == []
+        assert list(sb.keys()) == []
+
+
+def test_two_processes_share_state(redis_url: str) -> None:
+    code = (
+        "import sys\nfrom d8a.storage.redis import RedisKV, RedisSet\n"
+        "with RedisKV(sys.argv[1], 'shared') as kv, RedisSet(sys.argv[1], 'shared') as s:\n"
+        "    kv.set('from-child', b'x'); s.add('k', b'child')\n"
+    )
+    subprocess.run([sys.executable, "-c", code, redis_url], check=True)
+    with RedisKV(redis_url, "shared") as kv, RedisSet(redis_url, "shared") as members:
+        assert kv.get("from-child") == b"x"
+        assert members.members("k") == [b"child"]
+
+
+def test_a_client_passed_in_is_not_closed(redis_url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    with RedisKV(client) as kv:
+        kv.set("k", b"v")
+    assert client.ping()
+    with pytest.raises(ValueError, match="closed"):
+        kv.get("k")
+    client.close()
+
+
+def test_unreachable_server_is_transient() -> None:
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with RedisKV(f"redis://127.0.0.1:{port}/0") as kv, pytest.raises(TransientError):
+        kv.get("k")
+
+
+def test_not_a_redis_url() -> None:
+    with pytest.raises(ConfigurationError, match="not a Redis URL"):
+        RedisKV("sqlite:///state.db")
+
+
+def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # makes `import redis` fail
+    with pytest.raises(MissingDependencyError, match=r"d8a\[redis\]"):
+        RedisKV("redis://127.0.0.1:1/0")
