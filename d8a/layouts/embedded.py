@@ -7,6 +7,7 @@ Arrays are built column-wise from the values lists, the cheap way to make Arrow.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -50,10 +51,11 @@ class EmbeddedLayout(Layout):
         schema = self.schema(columns)
         event_values = [event.values for session in sessions for event in session.events]
         counts = [len(session.events) for session in sessions]
-        arrays = []
-        for field in (*columns.event_fields, *columns.session_scoped_fields):
-            name = field.name
-            arrays.append(_array([values.get(name) for values in event_values], field))
+        fields = (*columns.event_fields, *columns.session_scoped_fields)
+        arrays = [
+            _array(list(values), field)
+            for values, field in zip(_transpose(event_values, fields), fields, strict=True)
+        ]
         # Session values: one per session, repeated onto its rows by index (in C).
         owner = pa.array([i for i, count in enumerate(counts) for _ in range(count)], pa.int32())
         for field in columns.session_fields:
@@ -66,6 +68,21 @@ class EmbeddedLayout(Layout):
                 rows = [row for row, s in enumerate(owner.to_pylist()) if s in bad]
                 raise BadValuesError(exc.column, rows) from None
         return {self.table: pa.Table.from_arrays(arrays, schema=schema)}
+
+
+def _transpose(rows: list[dict[str, Any]], fields: Sequence[pa.Field]) -> list[Sequence[Any]]:
+    """Per-field value lists of ``rows``: one C-level pass when every row has every
+    field, else one ``dict.get`` pass per field (a missing value is NULL)."""
+    names = [field.name for field in fields]
+    if not rows:
+        return [[] for _ in names]
+    if len(names) > 1:
+        getter = itemgetter(*names)
+        try:
+            return list(zip(*map(getter, rows), strict=True))
+        except KeyError:
+            pass
+    return [[row.get(name) for row in rows] for name in names]
 
 
 def _array(values: list[Any], field: pa.Field) -> pa.Array:
