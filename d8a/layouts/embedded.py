@@ -56,17 +56,22 @@ class EmbeddedLayout(Layout):
             _array(list(values), field)
             for values, field in zip(_transpose(event_values, fields), fields, strict=True)
         ]
-        # Session values: one per session, repeated onto its rows by index (in C).
+        # Session values: one per session, repeated onto its rows by one take (in C).
         owner = pa.array([i for i, count in enumerate(counts) for _ in range(count)], pa.int32())
+        per_session = []
         for field in columns.session_fields:
             name = field.name
-            per_session = [session.values.get(name) for session in sessions]
             try:
-                arrays.append(_array(per_session, field).take(owner))
+                per_session.append(_array([s.values.get(name) for s in sessions], field))
             except BadValuesError as exc:  # report the rows, as the event columns do
                 bad = set(exc.rows)
                 rows = [row for row, s in enumerate(owner.to_pylist()) if s in bad]
                 raise BadValuesError(exc.column, rows) from None
+        if per_session:
+            session_table = pa.Table.from_arrays(
+                per_session, schema=pa.schema(columns.session_fields)
+            )
+            arrays.extend(session_table.take(owner).columns)
         return {self.table: pa.Table.from_arrays(arrays, schema=schema)}
 
 
