@@ -69,6 +69,11 @@ def summary(warehouse: str | os.PathLike[str], top: int = 5) -> str:
             " GROUP BY page_path ORDER BY count(*) DESC, page_path LIMIT ?",
             (top,),
         ).fetchall()
+        sources = db.execute(
+            "SELECT session_source || ' / ' || session_medium, count(DISTINCT session_id)"
+            " FROM events GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT ?",
+            (top,),
+        ).fetchall()
         events = db.execute(
             "SELECT name, count(*) FROM events GROUP BY name ORDER BY count(*) DESC, name LIMIT ?",
             (top,),
@@ -80,6 +85,9 @@ def summary(warehouse: str | os.PathLike[str], top: int = 5) -> str:
         "",
         "top pages (page views):",
         *(f"  {count:>6}  {path}" for path, count in pages),
+        "",
+        "top source / medium (sessions):",
+        *(f"  {count:>6}  {source}" for source, count in sources),
         "",
         "top events:",
         *(f"  {count:>6}  {name}" for name, count in events),

@@ -18,6 +18,7 @@ def test_demo_writes_every_sample_hit_and_summarises(tmp_path: Path, capsys: obj
     expected = d8a.replay(sample_path())["events"]
     assert rows == unique == expected.num_rows
     assert f"hits: {rows}" in out and "top pages" in out
+    assert "google / organic" in out and "direct / none" in out
 
 
 def test_demo_is_repeatable(tmp_path: Path) -> None:
