@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from abc import ABC, abstractmethod
+
+from typing_extensions import override
 
 from d8a.clock import Clock
 from d8a.errors import TransientError
@@ -24,12 +27,52 @@ from d8a.protosessions.handler import ProtosessionHandler
 from d8a.protosessions.tasks import AckTracker
 from d8a.queue.base import Consumer, Worker
 
-__all__ = ["WorkerLoop"]
+__all__ = ["BackgroundLoop", "WorkerLoop"]
 
 log = logging.getLogger(__name__)
 
 
-class WorkerLoop:
+class BackgroundLoop(ABC):
+    """Runs :meth:`step` over and over, in the caller's thread or a daemon thread."""
+
+    thread_name = "d8a-worker"
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @abstractmethod
+    def step(self, max_tasks: int = 100, timeout: float = 0.0) -> int:
+        """One round; returns the number of deliveries handled."""
+
+    def run(self, poll: float = 0.5, retry_delay: float = 1.0) -> None:
+        """Loop until :meth:`stop`; transient failures are retried after ``retry_delay``."""
+        while not self._stop.is_set():
+            try:
+                self.step(timeout=poll)
+            except TransientError as exc:
+                log.warning("worker step failed, retrying: %s", exc)
+                self._stop.wait(retry_delay)
+
+    def start(self, poll: float = 0.5) -> None:
+        """Run :meth:`run` in a daemon thread."""
+        if self._thread is not None:
+            raise RuntimeError("the worker is already running")
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self.run, kwargs={"poll": poll}, name=self.thread_name, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Ask the loop to stop and wait for it; open protosessions stay in state."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+
+class WorkerLoop(BackgroundLoop):
     """Drives a consumer through the protosession handler."""
 
     def __init__(
@@ -47,9 +90,9 @@ class WorkerLoop:
         self._tracker = tracker
         self._clock = clock
         self._pings = pings
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
+    @override
     def step(self, max_tasks: int = 100, timeout: float = 0.0) -> int:
         """One round; returns the number of deliveries handled."""
         self._close_pending()
@@ -95,32 +138,6 @@ class WorkerLoop:
         done = self._tracker.take_done()
         if done:
             self._consumer.ack(done)
-
-    def run(self, poll: float = 0.5, retry_delay: float = 1.0) -> None:
-        """Loop until :meth:`stop`; transient failures are retried after ``retry_delay``."""
-        while not self._stop.is_set():
-            try:
-                self.step(timeout=poll)
-            except TransientError as exc:
-                log.warning("worker step failed, retrying: %s", exc)
-                self._stop.wait(retry_delay)
-
-    def start(self, poll: float = 0.5) -> None:
-        """Run :meth:`run` in a daemon thread."""
-        if self._thread is not None:
-            raise RuntimeError("the worker is already running")
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self.run, kwargs={"poll": poll}, name="d8a-worker", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float | None = 30.0) -> None:
-        """Ask the loop to stop and wait for it; open protosessions stay in state."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
 
     def close(self) -> None:
         """Stop and close the consumer."""

@@ -24,10 +24,12 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from typing_extensions import override
+
 from d8a.errors import TransientError
 from d8a.queue.redis import RedisQueue
 from d8a.queue.redis_consumer import RedisConsumer
-from d8a.runner import WorkerLoop
+from d8a.runner import BackgroundLoop, WorkerLoop
 from d8a.scaleout.leases import PartitionLeases
 from d8a.storage.redis import RedisKV, RedisSet
 
@@ -39,13 +41,15 @@ __all__ = ["ScaledWorker"]
 log = logging.getLogger(__name__)
 
 
-class ScaledWorker:
+class ScaledWorker(BackgroundLoop):
     """Leases a fair share of ``queue``'s partitions and runs a worker loop for each.
 
     ``pipeline`` gives the columns, layout, warehouse and clock (its own queue
     and state are not used); ``state`` is the namespace prefix of protosession
     state on ``queue``'s server. Not thread-safe; :meth:`start` runs it in a thread.
     """
+
+    thread_name = "d8a-scaled-worker"
 
     def __init__(
         self,
@@ -74,8 +78,7 @@ class ScaledWorker:
         )
         self._loops: dict[int, tuple[WorkerLoop, RedisKV, RedisSet]] = {}
         self._next_rebalance = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._keeper: threading.Thread | None = None
         pipeline.migrate()
 
@@ -126,6 +129,7 @@ class ScaledWorker:
             hits.close()
             log.info("worker %s gave up partition %d", self.leases.worker_id, partition)
 
+    @override
     def step(self, max_tasks: int = 100, timeout: float = 0.0) -> int:
         """One round over the owned partitions; returns the deliveries handled.
 
@@ -152,34 +156,14 @@ class ScaledWorker:
         for loop, _, _ in self._loops.values():
             loop.flush()
 
-    def run(self, poll: float = 0.5, retry_delay: float = 1.0) -> None:
-        """Loop until :meth:`stop`; transient failures are retried after ``retry_delay``."""
-        while not self._stop.is_set():
-            try:
-                self.step(timeout=poll)
-            except TransientError as exc:
-                log.warning("worker step failed, retrying: %s", exc)
-                self._stop.wait(retry_delay)
-
-    def start(self, poll: float = 0.5) -> None:
-        """Run :meth:`run` in a daemon thread."""
-        if self._thread is not None:
-            raise RuntimeError("the worker is already running")
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self.run, kwargs={"poll": poll}, name="d8a-scaled-worker", daemon=True
-        )
-        self._thread.start()
-
     def stop(self, timeout: float | None = 30.0) -> None:
         """Stop the loop and the lease renewals, and wait for them. Leases and open
         protosessions are kept: the leases expire after ``lease_ttl`` (as when the
         process dies), then other workers take the partitions over."""
-        self._stop.set()
-        for thread in (self._thread, self._keeper):
-            if thread is not None:
-                thread.join(timeout)
-        self._thread = self._keeper = None
+        super().stop(timeout)
+        if self._keeper is not None:
+            self._keeper.join(timeout)
+            self._keeper = None
 
     def close(self) -> None:
         """Stop, hand back every partition and leave, so the others take over at once.
