@@ -120,8 +120,25 @@ def ecommerce_values(event: Event, rates: CurrencyRates | None) -> dict[str, Any
     name = event.hit.event_name
     currency = values.get("params_currency")
     refund = name == "refund"
+    keys = _item_keys(params)
+    tax = values.get("params_tax")
+    if not keys and tax is None and not refund and name != "purchase":
+        zero = to_usd(0.0, currency, rates)  # the common case: no ecommerce at all
+        return {
+            "ecommerce_purchase_revenue": 0.0,
+            "ecommerce_purchase_revenue_in_usd": zero,
+            "ecommerce_refund_value": 0.0,
+            "ecommerce_refund_value_in_usd": zero,
+            "ecommerce_shipping_value": 0.0,
+            "ecommerce_shipping_value_in_usd": zero,
+            "ecommerce_tax_value": None,
+            "ecommerce_tax_value_in_usd": None,
+            "ecommerce_items_total_quantity": 0,
+            "ecommerce_unique_items": 0,
+            "ecommerce_items": None,
+        }
     items: list[dict[str, Any]] = []
-    for _, key in _item_keys(params):
+    for _, key in keys:
         item = parse_item(params[key])
         if item is None:
             continue
@@ -136,7 +153,6 @@ def ecommerce_values(event: Event, rates: CurrencyRates | None) -> dict[str, Any
     revenue = sum(i["item_revenue"] for i in items) if name == "purchase" else 0.0
     refunded = sum(i["item_refund"] for i in items) if refund else 0.0
     shipping = (values.get("params_shipping") or 0.0) if name in ("purchase", "refund") else 0.0
-    tax = values.get("params_tax")
     unique = {("id", i["item_id"]) if i["item_id"] else ("name", i["item_name"]) for i in items}
     return {
         "ecommerce_purchase_revenue": float(revenue),
