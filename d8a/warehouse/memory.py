@@ -36,6 +36,8 @@ def _validated_schema(schema: pa.Schema) -> pa.Schema:
 
 def conform_table(data: pa.Table, schema: pa.Schema) -> pa.Table:
     """Arrange ``data`` as ``schema``: its columns in order, cast, absent ones null."""
+    if data.schema.equals(schema, check_metadata=False):  # the usual case: no copy
+        return pa.Table.from_arrays(data.columns, schema=schema)
     columns = []
     for target in schema:
         index = data.schema.get_field_index(target.name)
