@@ -203,11 +203,18 @@ class Pipeline:
         """Answer one request dict (see DESIGN.md); never raises for bad input."""
         return self.receiver.ingest(request)
 
-    def migrate(self) -> None:
-        """Create the warehouse tables and add the columns they lack."""
+    def migrate(self, dry_run: bool = False) -> list[str]:
+        """Create the warehouse tables and add the columns they lack, ahead of traffic.
+
+        Returns the DDL statements it runs (empty for drivers without DDL, such as
+        memory and files); with ``dry_run`` it only returns them."""
+        statements: list[str] = []
         for columns in self.columns.values():
             for table, schema in self.layout.tables(columns).items():
-                self.driver.ensure_table(table, schema)
+                statements.extend(self.driver.plan(table, schema))
+                if not dry_run:
+                    self.driver.ensure_table(table, schema)
+        return statements
 
     def worker(self) -> WorkerLoop:
         """The pipeline's worker loop (created, and the tables migrated, on first call)."""

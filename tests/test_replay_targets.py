@@ -5,9 +5,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 import d8a
+from d8a.columns.base import Interface, describe_field
+from d8a.columns.simple import EventValue
 from d8a.pipeline import Pipeline
 from tests.conftest import T0, ga4
 
@@ -45,3 +48,16 @@ def test_builder_takes_a_layout_name_and_rejects_unknown_ones() -> None:
         Pipeline.builder().layout("wide")
     with pytest.raises(d8a.ConfigurationError, match="unsupported warehouse URL"):
         d8a.replay(REQUESTS, warehouse="oracle://x")
+
+
+def test_migrate_dry_run_prints_the_ddl_and_runs_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    statements = Pipeline.builder().warehouse(url).build().migrate(dry_run=True)
+    assert len(statements) == 1 and statements[0].startswith('CREATE TABLE IF NOT EXISTS "events"')
+    with sqlite3.connect(tmp_path / "events.db") as db:
+        assert db.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+    assert Pipeline.builder().warehouse(url).build().migrate() == statements
+    assert Pipeline.builder().warehouse(url).build().migrate(dry_run=True) == []
+    extra = EventValue(Interface("test/extra", describe_field("extra", pa.string())), lambda e: "x")
+    widened = Pipeline.builder().warehouse(url).columns(extra).build()
+    assert widened.migrate(dry_run=True) == ['ALTER TABLE "events" ADD COLUMN "extra" TEXT']

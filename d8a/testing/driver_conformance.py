@@ -19,7 +19,6 @@ Class attributes switch off checks a backend does not promise.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -27,6 +26,14 @@ import pyarrow as pa
 import pytest
 
 from d8a.errors import ConfigurationError, TableNotFoundError
+from d8a.testing.driver_samples import (
+    BAD_NAMES,
+    COLUMN_TYPES,
+    EXTRA_FIELD,
+    SCHEMA,
+    TABLE,
+    sample_rows,
+)
 from d8a.warehouse.base import Driver
 
 __all__ = [
@@ -40,77 +47,6 @@ __all__ = [
 
 DriverFactory = Callable[[], Driver]
 """Builds a new driver; drivers built by one factory share one warehouse."""
-
-PARAM = pa.struct(
-    [("name", pa.string()), ("value_string", pa.string()), ("value_number", pa.float64())]
-)
-SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("name", pa.string()),
-        ("count", pa.int64()),
-        ("ratio", pa.float64()),
-        ("active", pa.bool_()),
-        ("timestamp_utc", pa.timestamp("s", tz="UTC")),
-        ("date_utc", pa.date32()),
-        ("params", pa.list_(PARAM)),
-    ]
-)
-"""The table the suite creates."""
-
-EXTRA_FIELD = pa.field("extra", pa.string())
-"""The column the suite adds to :data:`SCHEMA`."""
-
-COLUMN_TYPES = SCHEMA.append(EXTRA_FIELD)
-"""Every column the suite writes, with its Arrow type (for ``read_back``)."""
-
-TABLE = "events"
-_BAD_NAMES = ["", "1st", "a b", 'x"; DROP TABLE y; --', "a-b", "zażółć", "t" * 129]
-
-
-def sample_rows(ids: Sequence[str], *, extra: bool = False) -> pa.Table:
-    """Rows with the given ids covering every type of :data:`SCHEMA` and nulls.
-
-    Row ``i`` follows pattern ``i % 3``: all values set, all but ``id`` null, or
-    a mix with an empty list. Dates span two days. ``extra`` adds :data:`EXTRA_FIELD`.
-    """
-    rows: list[dict[str, Any]] = []
-    for i, row_id in enumerate(ids):
-        day = dt.date(2024, 1, 1 + i % 2)
-        when = dt.datetime(2024, 1, 1 + i % 2, 12, 30, 15 + i % 40, tzinfo=dt.UTC)
-        if i % 3 == 0:
-            rows.append(
-                {
-                    "id": row_id,
-                    "name": f"zażółć '{i}' \"quoted\"",
-                    "count": 2**53 + 1 + i,
-                    "ratio": 0.1 + i,
-                    "active": True,
-                    "timestamp_utc": when,
-                    "date_utc": day,
-                    "params": [
-                        {"name": "page", "value_string": "/a?b=c", "value_number": None},
-                        {"name": "value", "value_string": None, "value_number": 1.5 + i},
-                    ],
-                }
-            )
-        elif i % 3 == 1:
-            rows.append({"id": row_id})
-        else:
-            rows.append(
-                {
-                    "id": row_id,
-                    "name": "",
-                    "count": -i,
-                    "active": False,
-                    "timestamp_utc": when,
-                    "date_utc": day,
-                    "params": [],
-                }
-            )
-        if extra:
-            rows[-1]["extra"] = f"extra-{i}"
-    return pa.Table.from_pylist(rows, schema=COLUMN_TYPES if extra else SCHEMA)
 
 
 def _sorted_rows(table: pa.Table, columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -236,6 +172,22 @@ class DriverConformance:
         assert found == ({"a", "b"} if self.implements_existing_ids else set())
         assert driver.existing_ids(TABLE, []) == set()
 
+    def test_plan_is_a_dry_run_of_ensure_table(self, driver: Driver) -> None:
+        has_ddl = type(driver).create_table_sql is not Driver.create_table_sql
+        creating = driver.plan(TABLE, SCHEMA)
+        with pytest.raises(TableNotFoundError):  # planning created nothing
+            driver.missing_columns(TABLE, SCHEMA)
+        driver.ensure_table(TABLE, SCHEMA)
+        assert driver.plan(TABLE, SCHEMA) == []
+        wider = SCHEMA.append(EXTRA_FIELD)
+        adding = driver.plan(TABLE, wider)
+        assert [f.name for f in driver.missing_columns(TABLE, wider)] == [EXTRA_FIELD.name]
+        if has_ddl:
+            assert creating and "CREATE" in creating[0].upper()
+            assert adding and EXTRA_FIELD.name in adding[0]
+        else:
+            assert creating == adding == []
+
     def test_write_after_add_column(self, driver: Driver) -> None:
         driver.create_table(TABLE, SCHEMA)
         old = sample_rows(["a", "b"])
@@ -266,7 +218,7 @@ class DriverConformance:
         driver.write(TABLE, rows)
         self.assert_rows(driver, rows.append_column(EXTRA_FIELD, pa.nulls(2, pa.string())))
 
-    @pytest.mark.parametrize("name", _BAD_NAMES)
+    @pytest.mark.parametrize("name", BAD_NAMES)
     def test_invalid_table_name(self, driver: Driver, name: str) -> None:
         with pytest.raises(ConfigurationError):
             driver.create_table(name, SCHEMA)
@@ -275,7 +227,7 @@ class DriverConformance:
         with pytest.raises(ConfigurationError):
             driver.write(name, sample_rows(["a"]))
 
-    @pytest.mark.parametrize("name", _BAD_NAMES)
+    @pytest.mark.parametrize("name", BAD_NAMES)
     def test_invalid_column_name(self, driver: Driver, name: str) -> None:
         with pytest.raises(ConfigurationError):
             driver.create_table(TABLE, SCHEMA.append(pa.field(name, pa.string())))

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from d8a.errors import ConfigurationError
+from d8a.errors import ConfigurationError, TableNotFoundError
 from d8a.lifecycle import Closeable
 
 __all__ = ["Driver", "quote_identifier", "validate_identifier"]
@@ -68,6 +68,23 @@ class Driver(Closeable, ABC):
         path. The default answers "none", which is right for drivers whose writes
         are idempotent anyway."""
         return set()
+
+    def create_table_sql(self, table: str, schema: pa.Schema) -> list[str]:
+        """The statements :meth:`create_table` runs; ``[]`` for a driver without DDL
+        (memory, files: their schema is recorded as data is written)."""
+        return []
+
+    def add_column_sql(self, table: str, field: pa.Field) -> list[str]:
+        """The statements :meth:`add_column` runs; ``[]`` for a driver without DDL."""
+        return []
+
+    def plan(self, table: str, schema: pa.Schema) -> list[str]:
+        """What :meth:`ensure_table` would run now, without running it (a dry run)."""
+        try:
+            missing = self.missing_columns(table, schema)
+        except TableNotFoundError:
+            return self.create_table_sql(table, schema)
+        return [sql for field in missing for sql in self.add_column_sql(table, field)]
 
     def ensure_table(self, table: str, schema: pa.Schema) -> None:
         """Create the table if needed and add any column it lacks."""

@@ -199,9 +199,17 @@ class ClickHouseDriver(Driver):
             raise TableNotFoundError(f"table {self.database}.{table} does not exist")
         return {str(row[0]) for row in result.result_rows}
 
+    @override
+    def add_column_sql(self, table: str, field: pa.Field) -> list[str]:
+        return [f"ALTER TABLE {self._name(table)} ADD COLUMN IF NOT EXISTS {_column_sql(field)}"]
+
     def _add(self, table: str, field: pa.Field) -> None:
-        sql = f"ALTER TABLE {self._name(table)} ADD COLUMN IF NOT EXISTS {_column_sql(field)}"
-        self._live().command(sql, settings=_DDL_SETTINGS)
+        for sql in self.add_column_sql(table, field):
+            self._live().command(sql, settings=_DDL_SETTINGS)
+
+    @override
+    def create_table_sql(self, table: str, schema: pa.Schema) -> list[str]:
+        return [create_table_sql(self.database, table, schema, self.order_by)]
 
     @override
     def create_table(self, table: str, schema: pa.Schema) -> None:

@@ -186,15 +186,24 @@ class DuckDBDriver(Driver):
             raise TableNotFoundError(f"table {table!r} does not exist")
         return {str(row[0]) for row in rows}
 
-    @staticmethod
-    def _add_column(conn: duckdb.DuckDBPyConnection, table: str, field: pa.Field) -> None:
+    @override
+    def add_column_sql(self, table: str, field: pa.Field) -> list[str]:
         quoted = quote_identifier(table)
         column = quote_identifier(validate_field(field).name)
-        conn.execute(f"ALTER TABLE {quoted} ADD COLUMN {column} {duckdb_type(field.type)}")
+        statements = [f"ALTER TABLE {quoted} ADD COLUMN {column} {duckdb_type(field.type)}"]
         if field.name == "id":
             # ALTER TABLE cannot add a PRIMARY KEY; a unique index serves INSERT OR IGNORE.
             index = quote_identifier(f"{table}_id_key"[:128])
-            conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {quoted} ({column})")
+            statements.append(f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {quoted} ({column})")
+        return statements
+
+    def _add_column(self, conn: duckdb.DuckDBPyConnection, table: str, field: pa.Field) -> None:
+        for sql in self.add_column_sql(table, field):
+            conn.execute(sql)
+
+    @override
+    def create_table_sql(self, table: str, schema: pa.Schema) -> list[str]:
+        return [create_table_sql(table, schema)]
 
     @override
     def create_table(self, table: str, schema: pa.Schema) -> None:

@@ -177,27 +177,37 @@ class SQLiteDriver(Driver):
             raise TableNotFoundError(f"table {table!r} does not exist")
         return {str(row[1]).lower() for row in rows}
 
-    @staticmethod
-    def _add_column(conn: sqlite3.Connection, table: str, field: pa.Field) -> None:
+    @override
+    def add_column_sql(self, table: str, field: pa.Field) -> list[str]:
         quoted = quote_identifier(table)
         column = quote_identifier(field.name)
-        conn.execute(f"ALTER TABLE {quoted} ADD COLUMN {column} {sqlite_type(field.type)}")
+        statements = [f"ALTER TABLE {quoted} ADD COLUMN {column} {sqlite_type(field.type)}"]
         if field.name == "id":
             # ALTER TABLE cannot add a PRIMARY KEY; a unique index keeps INSERT OR IGNORE right.
             index = quote_identifier(f"{table}_id_key"[:128])
-            conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {quoted} ({column})")
+            statements.append(f"CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {quoted} ({column})")
+        return statements
+
+    def _add_column(self, conn: sqlite3.Connection, table: str, field: pa.Field) -> None:
+        for sql in self.add_column_sql(table, field):
+            conn.execute(sql)
 
     @override
-    def create_table(self, table: str, schema: pa.Schema) -> None:
+    def create_table_sql(self, table: str, schema: pa.Schema) -> list[str]:
         if not len(schema):
             raise ConfigurationError(f"cannot create table {table!r} without columns")
         columns = []
         for field in schema:
             key = " PRIMARY KEY" if field.name == "id" else ""
             columns.append(f"{quote_identifier(field.name)} {sqlite_type(field.type)}{key}")
-        sql = f"CREATE TABLE IF NOT EXISTS {quote_identifier(table)} ({', '.join(columns)})"
+        return [f"CREATE TABLE IF NOT EXISTS {quote_identifier(table)} ({', '.join(columns)})"]
+
+    @override
+    def create_table(self, table: str, schema: pa.Schema) -> None:
+        statements = self.create_table_sql(table, schema)
         with self._transaction() as conn:
-            conn.execute(sql)
+            for sql in statements:
+                conn.execute(sql)
 
     @override
     def add_column(self, table: str, field: pa.Field) -> None:
