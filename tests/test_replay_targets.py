@@ -11,6 +11,7 @@ import pytest
 import d8a
 from d8a.columns.base import Interface, describe_field
 from d8a.columns.simple import EventValue
+from d8a.layouts import EmbeddedLayout
 from d8a.pipeline import Pipeline
 from tests.conftest import T0, ga4
 
@@ -61,3 +62,12 @@ def test_migrate_dry_run_prints_the_ddl_and_runs_nothing(tmp_path: Path) -> None
     extra = EventValue(Interface("test/extra", describe_field("extra", pa.string())), lambda e: "x")
     widened = Pipeline.builder().warehouse(url).columns(extra).build()
     assert widened.migrate(dry_run=True) == ['ALTER TABLE "events" ADD COLUMN "extra" TEXT']
+
+
+def test_embedded_layout_can_prefix_session_columns() -> None:
+    events = d8a.replay(REQUESTS, layout=EmbeddedLayout(session_prefix="s_"))["events"]
+    assert "s_session_id" in events.column_names and "session_id" not in events.column_names
+    assert "session_hit_number" in events.column_names  # session-scoped event columns stay
+    assert sorted(set(events.column("s_session_id").to_pylist())) == ["r0", "r1"]
+    with pytest.raises(d8a.ConfigurationError):
+        EmbeddedLayout(session_prefix="bad prefix")

@@ -31,16 +31,23 @@ class BadValuesError(TypeError):
 
 
 class EmbeddedLayout(Layout):
-    """All columns in one table named ``table`` (default ``events``)."""
+    """All columns in one table named ``table`` (default ``events``).
 
-    def __init__(self, table: str = "events") -> None:
+    ``session_prefix`` is put before the name of every session column in the
+    table, as the original's ``sessionColumnsPrefix`` (default: none; session
+    columns are already named ``session_*``)."""
+
+    def __init__(self, table: str = "events", session_prefix: str = "") -> None:
         self.table = validate_identifier(table)
+        if session_prefix:
+            validate_identifier(session_prefix + "x")
+        self.session_prefix = session_prefix
 
     def schema(self, columns: ColumnSet) -> pa.Schema:
-        """Event, then session-scoped event, then session columns."""
-        return pa.schema(
-            [*columns.event_fields, *columns.session_scoped_fields, *columns.session_fields]
-        )
+        """Event, then session-scoped event, then session columns (prefixed)."""
+        prefix = self.session_prefix
+        sessions = [f.with_name(prefix + f.name) for f in columns.session_fields]
+        return pa.schema([*columns.event_fields, *columns.session_scoped_fields, *sessions])
 
     @override
     def tables(self, columns: ColumnSet) -> dict[str, pa.Schema]:
