@@ -1,10 +1,12 @@
-"""The ``d8a`` command line: ``demo``, ``replay``."""
+"""The ``d8a`` command line: ``demo``, ``replay``, ``columns``, ``migrate``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+
+from d8a.errors import ConfigurationError
 
 __all__ = ["main"]
 
@@ -18,30 +20,44 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from d8a.pipeline import Pipeline
-    from d8a.replay import read_requests
+    from d8a.cli_commands import replay
 
-    pipeline = Pipeline.builder().warehouse(args.warehouse).batching(2000, 1e9).pings(False).build()
-    with pipeline:
-        worker = pipeline.worker()
-        for count, request in enumerate(read_requests(args.file), 1):
-            pipeline.ingest(request)
-            if count % 1000 == 0:
-                pipeline.storage.flush()
-                worker.run_until_empty()
-        pipeline.flush()
-        stats = pipeline.receiver.stats
-        closer = pipeline.closer.stats
-        print(
-            f"requests: {stats.requests}  hits: {stats.hits}  "
-            f"rejected: {sum(stats.rejected.values())}  sessions: {closer.sessions}  "
-            f"rows: {closer.events}  -> {args.warehouse}"
-        )
-    return 0
+    return replay(args)
+
+
+def _columns(args: argparse.Namespace) -> int:
+    from d8a.cli_commands import columns
+
+    return columns(args)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from d8a.cli_commands import migrate
+
+    return migrate(args)
+
+
+def _backend_options(parser: argparse.ArgumentParser, *, config_required: bool) -> None:
+    parser.add_argument(
+        "--config",
+        required=config_required,
+        help="TOML config file (keys: setting names and backends; D8A_<KEY> overrides)",
+    )
+    parser.add_argument("--warehouse", help="warehouse URL, overriding the config")
+    parser.add_argument("--layout", help="table layout (embedded, split, ga4_export)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, not {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``d8a`` command."""
+    from d8a.cli_commands import FORMATS
+
     parser = argparse.ArgumentParser(prog="d8a", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
@@ -51,10 +67,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.set_defaults(func=_demo)
     replay = commands.add_parser("replay", help="replay a JSON Lines file of request dicts")
     replay.add_argument("file", help="JSON Lines file (.jsonl or .jsonl.gz)")
-    replay.add_argument("--warehouse", default="sqlite:///events.db", help="warehouse URL")
+    _backend_options(replay, config_required=False)
+    replay.add_argument(
+        "--progress-every", type=_positive, default=1000, help="requests between progress lines"
+    )
     replay.set_defaults(func=_replay)
+    columns = commands.add_parser("columns", help="print the column catalogue of a protocol")
+    columns.add_argument("--protocol", default="ga4", help="protocol id (ga4, d8a)")
+    columns.add_argument("--format", choices=FORMATS, default="table")
+    columns.set_defaults(func=_columns)
+    migrate = commands.add_parser("migrate", help="create the warehouse tables; print the DDL")
+    _backend_options(migrate, config_required=True)
+    migrate.add_argument("--dry-run", action="store_true", help="print the DDL, run nothing")
+    migrate.set_defaults(func=_migrate)
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except ConfigurationError as exc:
+        print(f"d8a: error: {exc}", file=sys.stderr)
+        return 2
     return result
 
 
