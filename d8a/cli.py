@@ -1,4 +1,4 @@
-"""The ``d8a`` command line: ``demo``, ``replay``, ``columns``, ``migrate``."""
+"""The ``d8a`` command line: ``demo``, ``replay``, ``columns``, ``migrate``, ``worker``."""
 
 from __future__ import annotations
 
@@ -35,6 +35,13 @@ def _migrate(args: argparse.Namespace) -> int:
     from d8a.cli_commands import migrate
 
     return migrate(args)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from d8a.cli_commands import _config
+    from d8a.cli_worker import worker
+
+    return worker(args, _config(args))
 
 
 def _backend_options(parser: argparse.ArgumentParser, *, config_required: bool) -> None:
@@ -80,6 +87,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _backend_options(migrate, config_required=True)
     migrate.add_argument("--dry-run", action="store_true", help="print the DDL, run nothing")
     migrate.set_defaults(func=_migrate)
+    worker = commands.add_parser("worker", help="run the worker loop until SIGTERM")
+    _backend_options(worker, config_required=False)
+    worker.add_argument("--queue", help="queue URL (sqlite:///queue.db, redis://host:port/db)")
+    worker.add_argument("--state", help="protosession state URL")
+    worker.add_argument("--partitions", type=_positive, help="queue partitions")
+    worker.add_argument("--poll", type=float, default=0.5, help="seconds to wait when idle")
+    worker.set_defaults(func=_worker)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
