@@ -26,7 +26,7 @@ tolerates (redelivered hits that were written are skipped).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import cbor2
@@ -36,7 +36,7 @@ from d8a._redis import connect, transient
 from d8a.errors import ConfigurationError
 from d8a.queue.base import Consumer, Publisher, Task
 
-__all__ = ["RedisQueue"]
+__all__ = ["RedisQueue", "task_from_fields"]
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+\Z")
 
@@ -133,6 +133,12 @@ class RedisQueue:
 
     def __repr__(self) -> str:
         return f"RedisQueue({self.name!r}, partitions={self.partitions}, group={self.group!r})"
+
+
+def task_from_fields(fields: Mapping[bytes, bytes]) -> Task:
+    """The task of a stream entry, as :meth:`_RedisPublisher.publish` wrote it."""
+    headers = cast(Mapping[str, str], cbor2.loads(fields[b"h"]))
+    return Task(fields[b"t"].decode(), fields[b"b"], headers, int(fields[b"p"]))
 
 
 class _RedisPublisher(Publisher):

@@ -16,15 +16,13 @@ import heapq
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import cast
+from collections.abc import Iterable, Iterator, Sequence
 
-import cbor2
 from typing_extensions import override
 
 from d8a._redis import transient
-from d8a.queue.base import Consumer, Delivery, Task
-from d8a.queue.redis import RedisQueue
+from d8a.queue.base import Consumer, Delivery
+from d8a.queue.redis import RedisQueue, task_from_fields
 
 __all__ = ["RedisConsumer"]
 
@@ -32,11 +30,6 @@ _RECEIPT = re.compile(r"(\d+):(\d+-\d+)\Z")
 _RELEASED = "d8a-released"
 """The consumer name that holds handed-back messages until someone claims them."""
 _CHUNK = 1000
-
-
-def _task(fields: Mapping[bytes, bytes]) -> Task:
-    headers = cast(Mapping[str, str], cbor2.loads(fields[b"h"]))
-    return Task(fields[b"t"].decode(), fields[b"b"], headers, int(fields[b"p"]))
 
 
 def _seq(entry_id: str) -> int:
@@ -200,7 +193,9 @@ class RedisConsumer(Consumer):
         attempts = {e["message_id"].decode(): e["times_delivered"] for e in pending}
         for sid, fields in messages:
             held.add(sid)
-            delivery = Delivery(_task(fields), f"{partition}:{sid}", attempts.get(sid, 2))
+            delivery = Delivery(
+                task_from_fields(fields), f"{partition}:{sid}", attempts.get(sid, 2)
+            )
             heapq.heappush(self._again, (_seq(sid), partition, delivery))
 
     def _read(self, count: int, block: int | None, everything: bool = False) -> None:
@@ -221,7 +216,7 @@ class RedisConsumer(Consumer):
             for sid, fields in messages:
                 key = sid.decode()
                 held.add(key)
-                delivery = Delivery(_task(fields), f"{partition}:{key}", 1)
+                delivery = Delivery(task_from_fields(fields), f"{partition}:{key}", 1)
                 heapq.heappush(self._fresh, (_seq(key), partition, delivery))
             if messages:
                 self._last[partition] = _seq(messages[-1][0].decode())

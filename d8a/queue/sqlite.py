@@ -26,6 +26,7 @@ from typing import cast
 import cbor2
 from typing_extensions import override
 
+from d8a._sqlite import is_locked
 from d8a.errors import ConfigurationError, TransientError
 from d8a.queue.base import Consumer, Delivery, Publisher, Task
 
@@ -64,9 +65,8 @@ def _transient() -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        message = str(exc)
-        if "locked" in message or "busy" in message:
-            raise TransientError(f"SQLite queue: {message}") from exc
+        if is_locked(exc):
+            raise TransientError(f"SQLite queue: {exc}") from exc
         raise
 
 

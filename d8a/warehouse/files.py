@@ -40,6 +40,7 @@ import pyarrow as pa
 from typing_extensions import override
 
 from d8a.errors import TableNotFoundError
+from d8a.warehouse._arrow import first_occurrences
 from d8a.warehouse.base import Driver, validate_identifier
 from d8a.warehouse.memory import conform_table
 
@@ -91,18 +92,6 @@ def _replace_atomically(path: Path, write: Callable[[str], object], fsync: bool)
 def _write_schema(table_dir: Path, schema: pa.Schema, fsync: bool) -> None:
     raw: bytes = schema.serialize().to_pybytes()
     _replace_atomically(table_dir / _SCHEMA_FILE, lambda temp: Path(temp).write_bytes(raw), fsync)
-
-
-def _first_occurrences(data: pa.Table) -> pa.Table:
-    """``data`` without rows repeating an earlier row's (non-null) ``id``."""
-    if "id" not in data.column_names:
-        return data
-    seen: set[object] = set()
-    keep = []
-    for value in data.column("id").to_pylist():
-        keep.append(value is None or value not in seen)
-        seen.add(value)
-    return data if all(keep) else data.filter(pa.array(keep, pa.bool_()))
 
 
 def _partitions(data: pa.Table) -> list[tuple[str, pa.Table]]:
@@ -216,7 +205,7 @@ class ParquetDriver(Driver):
 
         table_dir = _table_dir(self.root, table)
         self._extend_schema(table, list(_validated(data.schema)))
-        data = _first_occurrences(data)
+        data = first_occurrences(data)
         if not data.num_rows:
             return
         for partition, rows in _partitions(data):

@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from typing_extensions import override
 
+from d8a._sqlite import is_locked
 from d8a.errors import ConfigurationError, TableNotFoundError, TerminalError, TransientError
 from d8a.warehouse.base import Driver, quote_identifier
 
@@ -121,10 +122,9 @@ def _translated_errors() -> Iterator[None]:
     try:
         yield
     except sqlite3.OperationalError as exc:
-        message = str(exc).lower()
-        if "locked" in message or "busy" in message:
+        if is_locked(exc):
             raise TransientError(f"SQLite: {exc}") from exc
-        if "no such table" in message:
+        if "no such table" in str(exc).lower():
             raise TableNotFoundError(f"SQLite: {exc}") from exc
         raise
 
