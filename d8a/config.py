@@ -47,9 +47,7 @@ DEFAULT_EXCLUDED_URL_PARAMS: tuple[str, ...] = (
 )
 """The original's default list of page-URL parameters stripped from ``page_location``."""
 
-_NOT_YET: dict[str, str] = {
-    "matomo_tracking_endpoints": "the Matomo protocol",
-}
+_NOT_YET: dict[str, str] = {}
 """Settings accepted only with a value that asks for nothing, until implemented."""
 
 
@@ -160,6 +158,14 @@ class Settings:
     ``string`` (default), ``int64`` or ``float64`` (``docs/columns.md``). Read as a
     tuple of :class:`~d8a.protocols.ga4_custom.CustomParam`."""
     matomo_tracking_endpoints: tuple[str, ...] = ()
+    """Extra paths answering as ``/matomo.php`` (e.g. ``/piwik.php``); a missing
+    leading ``/`` is added, blanks and duplicates are ignored."""
+    matomo_custom_dimensions: Sequence[Mapping[str, Any]] = ()
+    """Matomo custom dimension columns: ``[{"slot", "name", "column_name"?, "scope"?}]``
+    (reference §4.9, ``docs/matomo.md``)."""
+    matomo_custom_variables: Sequence[Mapping[str, Any]] = ()
+    """Matomo custom variable columns: ``[{"name", "column_name"?, "scope"?}]``
+    (reference §4.9, ``docs/matomo.md``)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Reserved for settings of host-provided columns."""
 
@@ -266,7 +272,22 @@ class Settings:
         set_(self, "ga4_params", ga4_params_setting(self.ga4_params))
         set_(self, "device_detection", _device_detection(self.device_detection))
         set_(self, "geo_database", _geo_database(self.geo_database))
+        set_(self, "matomo_tracking_endpoints", _endpoints(self.matomo_tracking_endpoints))
         if not isinstance(self.drop_bots, bool):
             raise ConfigurationError("drop_bots must be True or False")
         if self.drop_bots and self.device_detection is None:
             raise ConfigurationError("drop_bots needs device_detection (bots are found by it)")
+
+
+def _endpoints(paths: Any) -> tuple[str, ...]:
+    """``matomo_tracking_endpoints`` as distinct absolute paths, blanks dropped."""
+    if isinstance(paths, str):
+        paths = paths.split(",")
+    if not all(isinstance(p, str) for p in paths):
+        raise ConfigurationError("matomo_tracking_endpoints must be a list of paths")
+    seen: dict[str, None] = {}
+    for raw in paths:
+        path = raw.strip()
+        if path:
+            seen.setdefault(path if path.startswith("/") else "/" + path, None)
+    return tuple(seen)
