@@ -1,23 +1,322 @@
-"""Session-scoped event columns and session columns of the Matomo protocol
-(reference §4.7, order §4.10). Work in progress."""
+"""Session columns of the Matomo protocol (reference §3.3, §4.7, order §4.10).
+
+A Matomo table has the same eleven session-scoped event columns as every
+protocol (:func:`~d8a.columns.session_core.core_session_scoped_columns`), so
+:func:`matomo_session_scoped_columns` adds none. :func:`matomo_session_columns`
+returns Matomo's 17 session columns in two groups, placed apart in the table
+order:
+
+- before ``session_split_cause``, the eleven counters every protocol has, under
+  their core interface ids, counting Matomo's event names (``ecommerce_order``,
+  ``outlink``, ``site_search``, ``video_play``, ``download``); scrolls and form
+  interactions have no Matomo event and are always NULL;
+- after it, under ``matomo.protocols.d8a.tech/session/...``: the merged custom
+  variables (``_cvar``) and custom dimensions (``dimension<N>``), the goal
+  conversion and content counters, and ``session_returning_user`` (``_idn``),
+  followed by the session-scope custom columns of the settings
+  (:mod:`d8a.protocols.matomo_custom`).
+
+Counters read the session's events-by-name index; the merged columns read the
+raw request parameters of each hit, as the original does.
+"""
 
 from __future__ import annotations
 
-from d8a.columns.base import SessionColumn, SessionScopedEventColumn
-from d8a.config import Settings
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
 
-__all__ = ["matomo_session_columns", "matomo_session_scoped_columns"]
+import pyarrow as pa
+from typing_extensions import override
+
+from d8a.columns.base import (
+    Interface,
+    Session,
+    SessionColumn,
+    SessionScopedEventColumn,
+    describe_field,
+)
+from d8a.columns.session_columns import session_interface_id
+from d8a.columns.session_index import NAME_ID, count_named
+from d8a.config import Settings
+from d8a.protocols.ga4_sessions import EventCount
+
+__all__ = [
+    "CUSTOM_DIMENSIONS_TYPE",
+    "CUSTOM_VARIABLES_TYPE",
+    "SESSION_CUSTOM_DIMENSIONS_ID",
+    "SESSION_CUSTOM_VARIABLES_ID",
+    "MatomoSessionValue",
+    "custom_dimensions_of",
+    "custom_variables_of",
+    "matomo_session_columns",
+    "matomo_session_scoped_columns",
+]
+
+NAMESPACE = "matomo.protocols.d8a.tech"
+SESSION_CUSTOM_VARIABLES_ID = f"{NAMESPACE}/session/session_custom_variables"
+"""Interface id of ``session_custom_variables`` (the original's, ``session_`` kept)."""
+SESSION_CUSTOM_DIMENSIONS_ID = f"{NAMESPACE}/session/session_custom_dimensions"
+"""Interface id of ``session_custom_dimensions`` (the original's, ``session_`` kept)."""
+
+CUSTOM_VARIABLES_TYPE = pa.list_(
+    pa.struct([pa.field("name", pa.string()), pa.field("value", pa.string())])
+)
+"""Arrow type of ``custom_variables`` and ``session_custom_variables``."""
+CUSTOM_DIMENSIONS_TYPE = pa.list_(
+    pa.struct([pa.field("slot", pa.int64()), pa.field("value", pa.string())])
+)
+"""Arrow type of ``custom_dimensions`` and ``session_custom_dimensions``."""
+
+# (column, Matomo event names, column that makes events unique or None, description);
+# names None: not tracked by Matomo, always NULL.
+_COUNTERS: tuple[tuple[str, tuple[str, ...] | None, str | None, str], ...] = (
+    (
+        "session_total_purchases",
+        ("ecommerce_order",),
+        None,
+        "Number of ecommerce_order events (idgoal=0 with an ec_id).",
+    ),
+    ("session_total_scrolls", None, None, "Always NULL: Matomo does not track scrolls."),
+    ("session_total_outbound_clicks", ("outlink",), None, "Number of outlink events."),
+    (
+        "session_unique_outbound_clicks",
+        ("outlink",),
+        "params_link_url",
+        "Distinct params_link_url over outlink events.",
+    ),
+    ("session_total_site_searches", ("site_search",), None, "Number of site_search events."),
+    (
+        "session_unique_site_searches",
+        ("site_search",),
+        "params_search_term",
+        "Distinct params_search_term over site_search events.",
+    ),
+    (
+        "session_total_form_interactions",
+        None,
+        None,
+        "Always NULL: Matomo does not track form interactions.",
+    ),
+    (
+        "session_unique_form_interactions",
+        None,
+        None,
+        "Always NULL: Matomo does not track form interactions.",
+    ),
+    ("session_total_video_engagements", ("video_play",), None, "Number of video_play events."),
+    ("session_total_file_downloads", ("download",), None, "Number of download events."),
+    (
+        "session_unique_file_downloads",
+        ("download",),
+        "params_download_url",
+        "Distinct params_download_url over download events.",
+    ),
+)
+
+
+class MatomoSessionValue(SessionColumn):
+    """A Matomo session column ``fn(session)`` under ``interface_id``."""
+
+    def __init__(
+        self,
+        interface_id: str,
+        field: pa.Field,
+        fn: Callable[[Session], Any],
+        depends_on: tuple[str, ...] = (),
+    ) -> None:
+        self.interface = Interface(interface_id, field)
+        self.depends_on = depends_on
+        self._name = field.name
+        self._fn = fn
+
+    @override
+    def write(self, session: Session) -> None:
+        session.values[self._name] = self._fn(session)
+
+
+def _always_null(session: Session) -> None:
+    return None
+
+
+def _counter(name: str, names: tuple[str, ...] | None, unique: str | None, about: str) -> Any:
+    if names is None:
+        return MatomoSessionValue(
+            session_interface_id(name),
+            describe_field(name, pa.int64(), description=about),
+            _always_null,
+        )
+    return EventCount(name, names, unique, about)
+
+
+# --- custom variables (``_cvar``) -------------------------------------------------------
+
+
+def _slot_order(slot: str) -> tuple[int, int, str]:
+    """Numeric slots first, by number; then the others, by text (as the original)."""
+    if re.fullmatch(r"[+-]?[0-9]+", slot):
+        return (0, int(slot), "")
+    return (1, 0, slot)
+
+
+def custom_variables_of(raw: str | None) -> list[tuple[str, str]]:
+    """``(name, value)`` pairs of a ``cvar``/``_cvar`` parameter, ordered by slot.
+
+    The parameter is a JSON object ``{"<slot>": ["name", "value"], ...}``.
+    Entries whose list does not hold exactly two items are skipped; a JSON
+    ``null`` item reads as ``""``. Anything else malformed (not JSON, not an
+    object, an item that is not a string) yields no variables, as Go's decoder
+    does for the original."""
+    if not raw:
+        return []
+    try:
+        payload = json.loads(raw)
+    except (ValueError, RecursionError):
+        return []
+    if not isinstance(payload, dict):
+        return []
+    found: list[tuple[str, str, str]] = []
+    for slot, entry in payload.items():
+        if entry is None:
+            continue
+        if not isinstance(entry, list):
+            return []
+        if not all(item is None or isinstance(item, str) for item in entry):
+            return []
+        if len(entry) == 2:
+            found.append((slot, entry[0] or "", entry[1] or ""))
+    found.sort(key=lambda item: _slot_order(item[0]))
+    return [(name, value) for _, name, value in found]
+
+
+def _session_custom_variables(session: Session) -> list[dict[str, str]] | None:
+    merged: dict[str, str] = {}
+    for event in session.events:
+        for name, value in custom_variables_of(event.hit.params.get("_cvar")):
+            merged[name] = value
+    if not merged:
+        return None
+    return [{"name": name, "value": merged[name]} for name in sorted(merged)]
+
+
+# --- custom dimensions (``dimension<N>``) -----------------------------------------------
+
+_DIMENSION = re.compile(r"dimension([+-]?[0-9]+)")
+
+
+def custom_dimensions_of(params: Mapping[str, str]) -> dict[int, str]:
+    """Slot -> value of the ``dimension<N>`` parameters of one hit; empty values and
+    slots that are not 64-bit integers are skipped."""
+    found: dict[int, str] = {}
+    for key, value in params.items():
+        if not value or not key.startswith("dimension"):
+            continue
+        match = _DIMENSION.fullmatch(key)
+        if match is None:
+            continue
+        slot = int(match.group(1))
+        if -(2**63) <= slot < 2**63:
+            found[slot] = value
+    return found
+
+
+def _session_custom_dimensions(session: Session) -> list[dict[str, Any]] | None:
+    merged: dict[int, str] = {}
+    for event in session.events:
+        merged.update(custom_dimensions_of(event.hit.params))
+    if not merged:
+        return None
+    return [{"slot": slot, "value": merged[slot]} for slot in sorted(merged)]
+
+
+# --- the other Matomo session columns ---------------------------------------------------
+
+
+def _returning_user(session: Session) -> bool:
+    events = session.events
+    return bool(events) and events[0].hit.params.get("_idn") == "0"
+
+
+def _count_of(name: str) -> Callable[[Session], int]:
+    def count(session: Session) -> int:
+        return count_named(session, (name,))
+
+    return count
+
+
+def _after_split_cause() -> list[SessionColumn]:
+    """Matomo's own session columns, in table order (after ``session_split_cause``)."""
+    columns: list[SessionColumn] = [
+        MatomoSessionValue(
+            SESSION_CUSTOM_VARIABLES_ID,
+            describe_field(
+                "session_custom_variables",
+                CUSTOM_VARIABLES_TYPE,
+                description="Custom variables (_cvar) of the session's events, merged by "
+                "name (a later event wins), sorted by name; NULL if none.",
+            ),
+            _session_custom_variables,
+        ),
+        MatomoSessionValue(
+            SESSION_CUSTOM_DIMENSIONS_ID,
+            describe_field(
+                "session_custom_dimensions",
+                CUSTOM_DIMENSIONS_TYPE,
+                description="Custom dimensions (dimension<N>) of the session's events, "
+                "merged by slot (a later event wins), sorted by slot; NULL if none.",
+            ),
+            _session_custom_dimensions,
+        ),
+    ]
+    for short, event_name, about in (
+        ("total_goal_conversions", "goal_conversion", "Number of goal_conversion events."),
+        (
+            "total_content_impressions",
+            "content_impression",
+            "Number of content_impression events.",
+        ),
+        (
+            "total_content_interactions",
+            "content_interaction",
+            "Number of content_interaction events.",
+        ),
+    ):
+        columns.append(
+            MatomoSessionValue(
+                f"{NAMESPACE}/session/{short}",
+                describe_field(f"session_{short}", pa.int64(), description=about),
+                _count_of(event_name),
+                (NAME_ID,),
+            )
+        )
+    columns.append(
+        MatomoSessionValue(
+            f"{NAMESPACE}/session/returning_user",
+            describe_field(
+                "session_returning_user",
+                pa.bool_(),
+                description="The session's first event says the visitor is not new (_idn=0).",
+            ),
+            _returning_user,
+        )
+    )
+    return columns
 
 
 def matomo_session_scoped_columns(settings: Settings) -> list[SessionScopedEventColumn]:
-    """The session-scoped event columns of a Matomo table, in table order."""
-    from d8a.columns.session_core import core_session_scoped_columns
-
-    return list(core_session_scoped_columns())
+    """Session-scoped event columns Matomo adds to the core ones: none (the eleven of
+    reference §4.3 are the core's)."""
+    return []
 
 
 def matomo_session_columns(
     settings: Settings,
 ) -> tuple[list[SessionColumn], list[SessionColumn]]:
-    """Matomo's own session columns: (those before ``session_split_cause``, those after)."""
-    return [], []
+    """Matomo's own session columns: (the eleven counters placed before
+    ``session_split_cause``, the six Matomo columns and the session-scope custom
+    columns of ``settings`` placed after it), each in table order."""
+    from d8a.protocols.matomo_custom import matomo_custom_session_columns
+
+    counters: list[SessionColumn] = [_counter(*spec) for spec in _COUNTERS]
+    return counters, [*_after_split_cause(), *matomo_custom_session_columns(settings)]
