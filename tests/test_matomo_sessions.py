@@ -1,0 +1,327 @@
+"""Matomo session columns (reference §3.3, §4.7, order §4.10), on hand-built sessions."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from d8a.columns.base import Event, Session, SessionColumn
+from d8a.columns.session_core import core_session_scoped_columns
+from d8a.config import Settings
+from d8a.hits import Hit
+from d8a.protocols.matomo_sessions import (
+    CUSTOM_DIMENSIONS_TYPE,
+    CUSTOM_VARIABLES_TYPE,
+    custom_dimensions_of,
+    custom_variables_of,
+    matomo_session_columns,
+    matomo_session_scoped_columns,
+)
+
+T0 = 1_764_000_000.0
+AB_Z = [("a", "1"), ("b", "2"), ("z", "9")]
+NS = "matomo.protocols.d8a.tech/session/"
+
+BEFORE_SPLIT_CAUSE = [
+    "session_total_purchases",
+    "session_total_scrolls",
+    "session_total_outbound_clicks",
+    "session_unique_outbound_clicks",
+    "session_total_site_searches",
+    "session_unique_site_searches",
+    "session_total_form_interactions",
+    "session_unique_form_interactions",
+    "session_total_video_engagements",
+    "session_total_file_downloads",
+    "session_unique_file_downloads",
+]
+AFTER_SPLIT_CAUSE = [
+    "session_custom_variables",
+    "session_custom_dimensions",
+    "session_total_goal_conversions",
+    "session_total_content_impressions",
+    "session_total_content_interactions",
+    "session_returning_user",
+]
+SSE = [
+    "session_hit_number",
+    "session_page_number",
+    "time_on_page",
+    "session_is_entry_page",
+    "session_is_exit_page",
+    "page_is_bounce",
+    "previous_page_location",
+    "next_page_location",
+    "previous_page_title",
+    "next_page_title",
+    "traffic_filter_name",
+]
+
+
+def session(*events: tuple[str, dict[str, Any], dict[str, str]]) -> Session:
+    """A session of (event name, column values, request params) events, a second apart."""
+    built = []
+    for i, (name, values, params) in enumerate(events):
+        hit = Hit(f"h{i}", "c", "1", name, None, "matomo", "", "", "", "", {}, params, T0 + i)
+        built.append(Event(hit, {"name": name, **values}))
+    return Session(built)
+
+
+def columns(settings: Settings | None = None) -> dict[str, SessionColumn]:
+    before, after = matomo_session_columns(settings or Settings())
+    return {column.name: column for column in (*before, *after)}
+
+
+def values(sess: Session, settings: Settings | None = None) -> dict[str, Any]:
+    for column in columns(settings).values():
+        column.write(sess)
+    return sess.values
+
+
+def test_names_order_types_and_ids_follow_the_reference() -> None:
+    before, after = matomo_session_columns(Settings())
+    assert [c.name for c in before] == BEFORE_SPLIT_CAUSE
+    assert [c.name for c in after] == AFTER_SPLIT_CAUSE
+    assert len(before) + len(after) == 17
+    for column in before:  # the counters every protocol has keep their core ids
+        short = column.name.removeprefix("session_")
+        assert column.interface.id == f"core.d8a.tech/sessions/{short}"
+        assert column.interface.field.type == pa.int64()
+        assert column.interface.field.nullable
+    ids = {c.name: c.interface.id.removeprefix(NS) for c in after}
+    assert ids == {
+        "session_custom_variables": "session_custom_variables",
+        "session_custom_dimensions": "session_custom_dimensions",
+        "session_total_goal_conversions": "total_goal_conversions",
+        "session_total_content_impressions": "total_content_impressions",
+        "session_total_content_interactions": "total_content_interactions",
+        "session_returning_user": "returning_user",
+    }
+    types = {c.name: c.interface.field.type for c in after}
+    assert types["session_custom_variables"] == CUSTOM_VARIABLES_TYPE
+    assert types["session_custom_dimensions"] == CUSTOM_DIMENSIONS_TYPE
+    assert types["session_returning_user"] == pa.bool_()
+    assert {types[n] for n in AFTER_SPLIT_CAUSE[2:5]} == {pa.int64()}
+    assert all(c.interface.description for c in (*before, *after))
+
+
+def test_session_scoped_columns_are_the_eleven_core_ones() -> None:
+    sse = [*core_session_scoped_columns(), *matomo_session_scoped_columns(Settings())]
+    assert [c.name for c in sse] == SSE
+
+
+def test_counters_count_matomo_event_names() -> None:
+    sess = session(
+        ("page_view", {}, {}),
+        ("ecommerce_order", {}, {}),
+        ("ecommerce_order", {}, {}),
+        ("goal_conversion", {}, {}),
+        ("outlink", {"params_link_url": "https://a.example"}, {}),
+        ("outlink", {"params_link_url": "https://a.example"}, {}),
+        ("outlink", {"params_link_url": "https://b.example"}, {}),
+        ("site_search", {"params_search_term": "shoes"}, {}),
+        ("site_search", {"params_search_term": "shoes"}, {}),
+        ("site_search", {"params_search_term": None}, {}),  # search= with an empty term
+        ("content_impression", {}, {}),
+        ("content_impression", {}, {}),
+        ("content_interaction", {}, {}),
+        ("video_play", {}, {}),
+        ("download", {"params_download_url": "https://x.example/a.pdf"}, {}),
+        ("download", {"params_download_url": "https://x.example/a.pdf"}, {}),
+        ("custom_event", {}, {}),
+        # GA4 names mean nothing under Matomo
+        ("purchase", {}, {}),
+        ("click", {"params_link_url": "https://c.example"}, {}),
+        ("file_download", {}, {}),
+        ("scroll", {}, {}),
+    )
+    got = values(sess)
+    assert {name: got[name] for name in BEFORE_SPLIT_CAUSE + AFTER_SPLIT_CAUSE[2:5]} == {
+        "session_total_purchases": 2,
+        "session_total_scrolls": None,
+        "session_total_outbound_clicks": 3,
+        "session_unique_outbound_clicks": 2,
+        "session_total_site_searches": 3,
+        "session_unique_site_searches": 2,
+        "session_total_form_interactions": None,
+        "session_unique_form_interactions": None,
+        "session_total_video_engagements": 1,
+        "session_total_file_downloads": 2,
+        "session_unique_file_downloads": 1,
+        "session_total_goal_conversions": 1,
+        "session_total_content_impressions": 2,
+        "session_total_content_interactions": 1,
+    }
+
+
+def test_counters_are_zero_and_merges_null_in_a_plain_session() -> None:
+    got = values(session(("page_view", {}, {}), ("page_view", {}, {"url": "https://e.x/"})))
+    assert got["session_total_purchases"] == 0
+    assert got["session_unique_site_searches"] == 0
+    assert got["session_total_goal_conversions"] == 0
+    assert got["session_custom_variables"] is None
+    assert got["session_custom_dimensions"] is None
+    assert got["session_returning_user"] is False
+
+
+@pytest.mark.parametrize(
+    ("idns", "want"),
+    [
+        (["0"], True),
+        (["0", "1"], True),
+        (["1", "0"], False),  # only the first event counts
+        ([None, "0"], False),
+        (["1"], False),
+        ([""], False),
+        (["00"], False),
+    ],
+)
+def test_returning_user_reads_idn_of_the_first_event(idns: list[str | None], want: bool) -> None:
+    sess = session(*(("page_view", {}, {} if idn is None else {"_idn": idn}) for idn in idns))
+    assert values(sess)["session_returning_user"] is want
+
+
+def cvar(**slots: list[str]) -> str:
+    return json.dumps({slot.removeprefix("s"): pair for slot, pair in slots.items()})
+
+
+def test_session_custom_variables_merge_by_name_later_events_win() -> None:
+    sess = session(
+        ("page_view", {}, {"_cvar": cvar(s1=["plan", "free"], s2=["lang", "pl"])}),
+        ("page_view", {}, {"_cvar": "not json"}),
+        ("page_view", {}, {"cvar": cvar(s1=["page", "ignored: event scope"])}),
+        ("page_view", {}, {"_cvar": cvar(s3=["plan", "pro"], s4=["age"])}),
+    )
+    assert values(sess)["session_custom_variables"] == [
+        {"name": "lang", "value": "pl"},
+        {"name": "plan", "value": "pro"},
+    ]
+
+
+def test_session_custom_dimensions_merge_by_slot_later_events_win() -> None:
+    sess = session(
+        ("page_view", {}, {"dimension2": "b", "dimension10": "x", "dimension1": "a"}),
+        ("page_view", {}, {"dimension2": "", "dimension3": "c"}),  # empty: kept "b"
+        ("page_view", {}, {"dimension1": "A", "dimensionx": "no", "dimension": "no"}),
+    )
+    assert values(sess)["session_custom_dimensions"] == [
+        {"slot": 1, "value": "A"},
+        {"slot": 2, "value": "b"},
+        {"slot": 3, "value": "c"},
+        {"slot": 10, "value": "x"},
+    ]
+
+
+def test_merged_values_fit_their_arrow_types() -> None:
+    sess = session(
+        ("page_view", {}, {"_cvar": cvar(s1=["a", "1"]), "dimension4": "d"}),
+    )
+    got = values(sess)
+    pa.array([got["session_custom_variables"], None], type=CUSTOM_VARIABLES_TYPE)
+    array = pa.array([got["session_custom_dimensions"], None], type=CUSTOM_DIMENSIONS_TYPE)
+    assert array.to_pylist()[0] == [{"slot": 4, "value": "d"}]
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        (None, []),
+        ("", []),
+        ("null", []),
+        ("[]", []),
+        ('"text"', []),
+        ("{", []),
+        ('{"1": ["a", "b"]}', [("a", "b")]),
+        (
+            '{"2": ["b", "2"], "1": ["a", "1"], "x": ["z", "9"]}',
+            [("a", "1"), ("b", "2"), ("z", "9")],
+        ),
+        ('{"10": ["ten", "10"], "9": ["nine", "9"]}', [("nine", "9"), ("ten", "10")]),
+        ('{"1": ["a"], "2": ["b", "2", "extra"], "3": ["c", "3"]}', [("c", "3")]),
+        ('{"1": null, "2": ["b", null]}', [("b", "")]),
+        ('{"1": ["a", 1]}', []),  # a number where a string belongs: the whole value is dropped
+        ('{"1": "ab"}', []),
+    ],
+)
+def test_custom_variables_parsing(raw: str | None, want: list[tuple[str, str]]) -> None:
+    assert custom_variables_of(raw) == want
+
+
+@given(
+    st.dictionaries(
+        st.integers(min_value=0, max_value=1000).map(str),
+        st.tuples(st.text(), st.text()),
+        max_size=8,
+    )
+)
+def test_custom_variables_round_trip(slots: dict[str, tuple[str, str]]) -> None:
+    raw = json.dumps({slot: list(pair) for slot, pair in slots.items()})
+    want = [slots[slot] for slot in sorted(slots, key=int)]
+    assert custom_variables_of(raw) == want
+
+
+@given(st.text())
+def test_custom_variables_never_raise(raw: str) -> None:
+    for name, value in custom_variables_of(raw):
+        assert isinstance(name, str) and isinstance(value, str)
+
+
+@pytest.mark.parametrize(
+    ("params", "want"),
+    [
+        ({"dimension1": "a", "dimension12": "b"}, {1: "a", 12: "b"}),
+        ({"dimension0": "z", "dimension-2": "m", "dimension+3": "p"}, {0: "z", -2: "m", 3: "p"}),
+        ({"dimension": "x", "dimensionx": "x", "dimension1_0": "x", "dimension 1": "x"}, {}),
+        ({"dimension1": ""}, {}),
+        ({"dimension99999999999999999999": "too big"}, {}),
+        ({"Dimension1": "case", "xdimension1": "prefix"}, {}),
+    ],
+)
+def test_custom_dimensions_parsing(params: dict[str, str], want: dict[int, str]) -> None:
+    assert custom_dimensions_of(params) == want
+
+
+@given(
+    st.dictionaries(
+        st.one_of(
+            st.text(max_size=15), st.from_regex(r"dimension[+-]?0*[0-9]{1,3}", fullmatch=True)
+        ),
+        st.text(max_size=5),
+    )
+)
+def test_custom_dimensions_read_only_dimension_params(params: dict[str, str]) -> None:
+    sources: dict[int, set[str]] = {}
+    for key, value in params.items():
+        digits = key.removeprefix("dimension")
+        if key != digits and value and re.fullmatch(r"[+-]?[0-9]+", digits, flags=re.ASCII):
+            sources.setdefault(int(digits), set()).add(value)
+    found = custom_dimensions_of(params)
+    assert set(found) == set(sources)
+    assert all(found[slot] in sources[slot] for slot in found)
+
+
+@given(
+    st.lists(
+        st.dictionaries(
+            st.integers(min_value=1, max_value=20).map(lambda n: f"dimension{n}"),
+            st.text(min_size=1, max_size=3),
+            max_size=4,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_session_dimensions_equal_a_naive_merge(per_event: list[dict[str, str]]) -> None:
+    sess = session(*(("page_view", {}, params) for params in per_event))
+    merged: dict[int, str] = {}
+    for params in per_event:
+        for key, value in params.items():
+            merged[int(key.removeprefix("dimension"))] = value
+    want = [{"slot": s, "value": merged[s]} for s in sorted(merged)] or None
+    assert values(sess)["session_custom_dimensions"] == want
