@@ -1,0 +1,288 @@
+"""WSGI hosting: the collector as a WSGI app, or as middleware in front of a host app.
+
+Flask, Django and any other WSGI framework mount d8a like this::
+
+    from d8a.hosting.wsgi import D8AMiddleware, start_worker
+
+    pipeline = Pipeline.builder().queue("sqlite:///queue.db").warehouse(...).build()
+    app.wsgi_app = D8AMiddleware(app.wsgi_app, pipeline, prefix="/d8a")  # Flask
+    start_worker(pipeline)  # or run `d8a worker` as a separate process
+
+A request to a collector path under the prefix (``/d8a/g/collect`` for GA4)
+becomes a request dict (DESIGN.md): the method, the path without the prefix,
+the raw query string, the headers (``HTTP_*`` plus ``Content-Type`` and
+``Content-Length``, canonically spelled), the body (read up to ``max_body`` bytes, 413 beyond),
+``REMOTE_ADDR`` as the peer and the pipeline clock's time as ``received_at``.
+The pipeline's answer (204, a 4xx with its reason, CORS headers and preflights)
+goes back unchanged. Every other path goes to the wrapped app.
+
+``pipeline.ingest`` only publishes to the queue, so a request never waits on
+the warehouse. WSGI has no lifespan, so the worker that turns queued hits into
+rows runs either in a thread of the web process (:func:`start_worker`, stopped
+at interpreter exit) or as a separate ``d8a worker`` process on the same
+SQLite queue and state. A queue has one consumer at a time: a server with
+several worker processes (gunicorn ``-w 4``) publishes from all of them and
+runs one ``d8a worker``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from d8a.errors import ConfigurationError
+from d8a.hits import canonical_header
+from d8a.receiver import Response
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from d8a.pipeline import Pipeline
+
+__all__ = [
+    "MAX_BODY_BYTES",
+    "BackgroundWorker",
+    "CollectorApp",
+    "D8AMiddleware",
+    "collector_app",
+    "request_from_environ",
+    "start_worker",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Default cap on a request body; gtag batches stay far below it."""
+
+_HEADER_KEYS = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
+
+
+class BodyError(Exception):
+    """The request body could not be taken: too large (413) or unreadable (400)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.response = Response(
+            status, {"Content-Type": "text/plain; charset=utf-8"}, reason.encode()
+        )
+
+
+def _wsgi_text(value: str) -> str:
+    """A PEP 3333 native string (bytes decoded as latin-1) as the UTF-8 text it carries."""
+    if value.isascii():
+        return value
+    return value.encode("latin-1", "replace").decode("utf-8", "replace")
+
+
+def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
+    stream = environ.get("wsgi.input")
+    text = str(environ.get("CONTENT_LENGTH") or "").strip()
+    if stream is None:
+        return b""
+    if text:
+        if not text.isdigit():
+            raise BodyError(400, f"invalid Content-Length {text[:40]!r}")
+        length = int(text)
+        if length > limit:
+            raise BodyError(413, f"request body larger than the {limit}-byte limit")
+        if not length:
+            return b""
+        to_read = length
+    elif environ.get("wsgi.input_terminated"):
+        to_read = limit + 1  # chunked: the server ends the stream, read past the cap to notice
+    else:
+        return b""  # PEP 3333: without a length, reading may block forever
+    try:
+        body = bytes(stream.read(to_read))
+    except (OSError, ValueError) as exc:
+        raise BodyError(400, f"could not read the request body: {exc}") from None
+    if len(body) > limit:
+        raise BodyError(413, f"request body larger than the {limit}-byte limit")
+    return body
+
+
+def request_from_environ(
+    environ: WSGIEnvironment,
+    *,
+    path: str | None = None,
+    max_body: int = MAX_BODY_BYTES,
+    received_at: float | None = None,
+) -> dict[str, Any]:
+    """The request dict (DESIGN.md) of a WSGI request; ``path`` replaces ``PATH_INFO``.
+
+    Raises :class:`BodyError` for a body over ``max_body`` bytes or one that
+    cannot be read."""
+    headers: dict[str, str] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers[canonical_header(key[5:].replace("_", "-"))] = _wsgi_text(str(value))
+        elif key in _HEADER_KEYS and value:
+            headers[_HEADER_KEYS[key]] = str(value)
+    request: dict[str, Any] = {
+        "method": str(environ.get("REQUEST_METHOD") or "GET"),
+        "path": path if path is not None else _wsgi_text(str(environ.get("PATH_INFO") or "/")),
+        "query": _wsgi_text(str(environ.get("QUERY_STRING") or "")),
+        "headers": headers,
+        "body": _read_body(environ, max_body),
+        "ip": str(environ.get("REMOTE_ADDR") or ""),
+    }
+    if received_at is not None:
+        request["received_at"] = received_at
+    return request
+
+
+def _normalised_prefix(prefix: str) -> str:
+    if prefix and not prefix.startswith("/"):
+        raise ConfigurationError(f"prefix {prefix!r} must be empty or start with '/'")
+    return prefix.rstrip("/")
+
+
+def _send(response: Response, start_response: StartResponse) -> list[bytes]:
+    try:
+        phrase = HTTPStatus(response.status).phrase
+    except ValueError:
+        phrase = "Unknown"
+    headers = [(name, value) for name, value in response.headers.items()]
+    headers.append(("Content-Length", str(len(response.body))))
+    start_response(f"{response.status} {phrase}", headers)
+    return [response.body]
+
+
+def _ingest(pipeline: Pipeline, environ: WSGIEnvironment, path: str, max_body: int) -> Response:
+    # The time is taken before the body is read: it is when the hit arrived.
+    received_at = pipeline.clock.now()
+    try:
+        request = request_from_environ(
+            environ, path=path, max_body=max_body, received_at=received_at
+        )
+    except BodyError as exc:
+        pipeline.responses.count(exc.response.status)  # ingest counts the others
+        return exc.response
+    return pipeline.ingest(request)
+
+
+class CollectorApp:
+    """A WSGI app that answers every request with the pipeline (see :func:`collector_app`)."""
+
+    def __init__(self, pipeline: Pipeline, *, prefix: str = "", max_body: int = MAX_BODY_BYTES):
+        self.pipeline = pipeline
+        self.prefix = _normalised_prefix(prefix)
+        self.max_body = max_body
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = _wsgi_text(str(environ.get("PATH_INFO") or "/"))
+        if self.prefix:
+            if not path.startswith(self.prefix + "/"):
+                self.pipeline.responses.count(404)
+                reason = f"no endpoint at {path}".encode()
+                return _send(Response(404, {"Content-Type": "text/plain"}, reason), start_response)
+            path = path[len(self.prefix) :]
+        return _send(_ingest(self.pipeline, environ, path, self.max_body), start_response)
+
+
+def collector_app(
+    pipeline: Pipeline, *, prefix: str = "", max_body: int = MAX_BODY_BYTES
+) -> CollectorApp:
+    """A WSGI app serving the pipeline's collector endpoints (and ``/healthz``) under
+    ``prefix``; anything else gets the pipeline's 404."""
+    return CollectorApp(pipeline, prefix=prefix, max_body=max_body)
+
+
+class D8AMiddleware:
+    """WSGI middleware: collector paths under ``prefix`` go to the pipeline, the rest to ``app``.
+
+    The collector paths are the configured protocols' endpoints (``/g/collect``
+    for GA4) and ``/healthz``, each under the prefix."""
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        pipeline: Pipeline,
+        *,
+        prefix: str = "/d8a",
+        max_body: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.app = app
+        self.pipeline = pipeline
+        self.prefix = _normalised_prefix(prefix)
+        self.max_body = max_body
+        self.paths = frozenset(
+            self.prefix + path for path in (*pipeline.receiver.paths, "/healthz")
+        )
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = _wsgi_text(str(environ.get("PATH_INFO") or "/"))
+        if path not in self.paths:
+            return self.app(environ, start_response)
+        inner = path[len(self.prefix) :]
+        return _send(_ingest(self.pipeline, environ, inner, self.max_body), start_response)
+
+
+class BackgroundWorker:
+    """The pipeline's worker loop in a daemon thread of the web process.
+
+    :meth:`stop` publishes buffered hits, stops the loop after its current step,
+    lets it consume what is queued, and closes the pipeline. Open protosessions
+    stay in the state store, so with a durable queue and state (SQLite, Redis) a
+    restart goes on where it stopped; with a memory queue, whose contents die
+    with the process, they are closed and written instead. It is idempotent."""
+
+    def __init__(self, pipeline: Pipeline, *, poll: float = 0.5) -> None:
+        self.pipeline = pipeline
+        self.poll = poll
+        self._lock = threading.Lock()
+        self._running = False
+
+    def start(self) -> BackgroundWorker:
+        """Start the thread (the tables are created first, if missing)."""
+        with self._lock:
+            if self._running:
+                raise RuntimeError("the background worker is already running")
+            self.pipeline.worker().start(self.poll)
+            self._running = True
+        return self
+
+    def stop(self) -> None:
+        """Stop the thread and close the pipeline; does nothing the second time."""
+        with self._lock:
+            if not self._running:
+                return
+            self._running = False
+            pipeline = self.pipeline
+            pipeline.storage.flush()
+            worker = pipeline.worker()
+            worker.stop()
+            worker.run_until_empty()
+            if not pipeline.queue_is_durable:
+                worker.flush()  # a memory queue dies with the process: write everything now
+            log.info(
+                "d8a worker thread stopped",
+                extra={
+                    "hits": pipeline.receiver.stats.hits,
+                    "protosessions_open": worker.protosessions.open_count,
+                },
+            )
+            pipeline.close()
+
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop`."""
+        return self._running
+
+
+def start_worker(
+    pipeline: Pipeline, *, poll: float = 0.5, stop_at_exit: bool = True
+) -> BackgroundWorker:
+    """Start the pipeline's worker loop in a daemon thread; with ``stop_at_exit``, it is
+    stopped (and the pipeline closed) when the interpreter exits.
+
+    Start it in one process per queue only: with several web processes, run a
+    separate ``d8a worker`` instead."""
+    worker = BackgroundWorker(pipeline, poll=poll).start()
+    if stop_at_exit:
+        atexit.register(worker.stop)
+    return worker
