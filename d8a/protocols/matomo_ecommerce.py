@@ -127,7 +127,10 @@ def parse_items(raw: str | None) -> list[dict[str, Any]] | None:
     if not raw:
         return None
     try:
-        items = json.loads(raw, parse_float=_finite, parse_constant=_reject_constant)
+        # Every JSON number as a float64, as Go decodes it (a sku 123 is "123").
+        items = json.loads(
+            raw, parse_float=_finite, parse_int=_finite, parse_constant=_reject_constant
+        )
     except (ValueError, RecursionError) as exc:
         raise BrokenEventError(f"failed to parse ec_items: {exc}") from None
     if not isinstance(items, list):
