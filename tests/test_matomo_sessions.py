@@ -1,16 +1,19 @@
-"""Matomo session columns (reference §3.3, §4.7, order §4.10), on hand-built sessions."""
+"""Matomo session columns (reference §3.3, §4.7, order §4.10): on hand-built sessions,
+then end to end through the Matomo protocol."""
 
 from __future__ import annotations
 
 import json
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 import pyarrow as pa
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import d8a
 from d8a.columns.base import Event, Session, SessionColumn
 from d8a.columns.session_core import core_session_scoped_columns
 from d8a.config import Settings
@@ -325,3 +328,133 @@ def test_session_dimensions_equal_a_naive_merge(per_event: list[dict[str, str]])
             merged[int(key.removeprefix("dimension"))] = value
     want = [{"slot": s, "value": merged[s]} for s in sorted(merged)] or None
     assert values(sess)["session_custom_dimensions"] == want
+
+
+# --- end to end through the Matomo protocol ---------------------------------------------
+
+# Reference §4.10, Matomo: the 68 session columns.
+_MATOMO_SESSION_NAMES = """
+session_id session_client_id session_source session_medium session_term session_referrer
+session_duration session_total_events session_first_event_time session_last_event_time
+session_entry_page_location session_second_page_location session_exit_page_location
+session_entry_page_title session_second_page_title session_exit_page_title session_utm_campaign
+session_utm_source session_utm_medium session_utm_content session_utm_term session_utm_id
+session_utm_source_platform session_utm_creative_format session_utm_marketing_tactic
+session_click_id_gclid session_click_id_dclid session_click_id_gbraid session_click_id_srsltid
+session_click_id_wbraid session_click_id_fbclid session_click_id_msclkid session_geo_city
+session_geo_region session_geo_metro session_geo_country session_geo_continent
+session_geo_sub_continent session_device_category session_device_language
+session_device_mobile_brand_name session_device_mobile_model_name session_device_operating_system
+session_device_operating_system_version session_device_web_browser
+session_device_web_browser_version session_device_screen_resolution session_total_page_views
+session_unique_page_views session_is_bounced session_total_purchases session_total_scrolls
+session_total_outbound_clicks session_unique_outbound_clicks session_total_site_searches
+session_unique_site_searches session_total_form_interactions session_unique_form_interactions
+session_total_video_engagements session_total_file_downloads session_unique_file_downloads
+session_split_cause session_custom_variables session_custom_dimensions
+session_total_goal_conversions session_total_content_impressions
+session_total_content_interactions session_returning_user
+"""
+MATOMO_SESSION_ORDER = _MATOMO_SESSION_NAMES.split()
+
+
+def matomo(
+    at: float, cid: str = "0123456789abcdef", ip: str = "2001:db8::9", **params: str
+) -> dict[str, Any]:
+    """A GET /matomo.php request ``at`` seconds after T0 (a page view unless ``params``
+    make it another event)."""
+    query = {"idsite": "3", "rec": "1", "_id": cid, "url": "https://shop.example/", **params}
+    return {
+        "method": "GET",
+        "path": "/matomo.php",
+        "query": urlencode(query),
+        "headers": {"User-Agent": "test-agent"},
+        "ip": ip,
+        "received_at": T0 + at,
+    }
+
+
+def rows(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    table = d8a.replay(requests, protocol="matomo")["events"]
+    found: list[dict[str, Any]] = table.to_pylist()
+    return found
+
+
+def test_matomo_table_order_follows_the_reference() -> None:
+    schema = d8a.replay([matomo(0)], protocol="matomo")["events"].schema
+    names = schema.names
+    start = names.index("session_hit_number")
+    assert names[start : start + 11] == SSE
+    assert names[start + 11 :] == MATOMO_SESSION_ORDER
+    assert len(MATOMO_SESSION_ORDER) == 68
+    assert schema.field("session_returning_user").type == pa.bool_()
+    assert schema.field("session_custom_variables").type == CUSTOM_VARIABLES_TYPE
+    assert schema.field("session_custom_dimensions").type == CUSTOM_DIMENSIONS_TYPE
+
+
+def test_a_whole_matomo_session_end_to_end() -> None:
+    out = "https://out.example/"
+    pdf = "https://shop.example/a.pdf"
+    requests = [
+        matomo(0, _idn="0", _cvar=cvar(s1=["plan", "free"]), dimension1="a"),
+        matomo(1, link=out),
+        matomo(2, link=out),
+        matomo(3, link="https://other.example/"),
+        matomo(4, download=pdf),
+        matomo(5, download=pdf),
+        matomo(6, search="shoes"),
+        matomo(7, search="shoes"),
+        matomo(8, search=""),
+        matomo(9, idgoal="4"),
+        matomo(10, idgoal="0", ec_id="order-1", revenue="9.5"),
+        matomo(11, c_n="banner"),
+        matomo(12, c_n="banner", c_i="click"),
+        matomo(13, ma_id="v1", ma_mt="video"),
+        matomo(14, e_c="cat", e_a="act"),
+        matomo(15, _idn="1", _cvar=cvar(s2=["plan", "pro"], s3=["lang", "pl"]), dimension2="b"),
+    ]
+    got = rows(requests)
+    assert len(got) == len(requests) and len({r["session_id"] for r in got}) == 1
+    names = [r["name"] for r in got]
+    assert names[1:6] == ["outlink"] * 3 + ["download"] * 2
+    want = {
+        "session_total_purchases": 1,
+        "session_total_scrolls": None,
+        "session_total_outbound_clicks": 3,
+        "session_unique_outbound_clicks": 2,
+        "session_total_site_searches": 3,
+        "session_unique_site_searches": 2,
+        "session_total_form_interactions": None,
+        "session_unique_form_interactions": None,
+        "session_total_video_engagements": 1,
+        "session_total_file_downloads": 2,
+        "session_unique_file_downloads": 1,
+        "session_custom_variables": [
+            {"name": "lang", "value": "pl"},
+            {"name": "plan", "value": "pro"},
+        ],
+        "session_custom_dimensions": [{"slot": 1, "value": "a"}, {"slot": 2, "value": "b"}],
+        "session_total_goal_conversions": 1,
+        "session_total_content_impressions": 1,
+        "session_total_content_interactions": 1,
+        "session_returning_user": True,
+        "session_total_page_views": 2,  # the first and the last request
+    }
+    for row in got:  # session values are repeated on every row
+        assert {key: row[key] for key in want} == want
+
+
+def test_a_new_visitor_and_a_split_session() -> None:
+    requests = [
+        matomo(0, _idn="1", dimension5="first"),
+        matomo(4000, _idn="0", dimension5="second"),  # past the 30 min timeout
+        matomo(4001, cid="fedcba9876543210", ip="2001:db8::10"),  # another visitor, no _idn
+    ]
+    got = {(r["client_id"], r["session_first_event_time"]): r for r in rows(requests)}
+    first, second, other = (got[key] for key in sorted(got, key=lambda k: (k[1], k[0])))
+    assert first["session_returning_user"] is False
+    assert second["session_returning_user"] is True
+    assert other["session_returning_user"] is False
+    assert first["session_custom_dimensions"] == [{"slot": 5, "value": "first"}]
+    assert second["session_custom_dimensions"] == [{"slot": 5, "value": "second"}]
+    assert other["session_custom_dimensions"] is None
