@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -373,3 +374,29 @@ def test_every_bulk_element_is_a_hit_or_a_reported_failure(items: list[Any]) -> 
         return
     accepted = [int(h.id.split(":")[1]) for h in hits]
     assert sorted(accepted + failed) == list(range(len(items)))
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[Pipeline]:
+    """One pipeline for every example: building one per example would be slow."""
+    with pipeline(max_hit_bytes=2000) as p:
+        yield p
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.text(max_size=100),
+    st.one_of(st.binary(max_size=300), st.builds(lambda b: b"{" + b, st.binary(max_size=300))),
+    st.sampled_from(["application/x-www-form-urlencoded", "", "application/json", "text/plain"]),
+)
+def test_ingest_answers_any_input_without_raising(
+    shared: Pipeline, query: str, body: bytes, content_type: str
+) -> None:
+    p = shared
+    before = p.receiver.stats.hits
+    response = p.ingest(matomo(query, body, headers={"Content-Type": content_type}))
+    assert response.status in (204, 400, 413)
+    if response.status != 204:
+        assert response.body
+    assert p.receiver.stats.hits >= before
+    assert p.ingest(matomo("idsite=1&_id=after")).status == 204
