@@ -18,11 +18,8 @@ from d8a.columns.base import Event, Session, SessionColumn
 from d8a.columns.session_core import core_session_scoped_columns
 from d8a.config import Settings
 from d8a.hits import Hit
+from d8a.protocols.matomo_columns import CUSTOM_DIMENSIONS_TYPE, CUSTOM_VARIABLES_TYPE
 from d8a.protocols.matomo_sessions import (
-    CUSTOM_DIMENSIONS_TYPE,
-    CUSTOM_VARIABLES_TYPE,
-    custom_dimensions_of,
-    custom_variables_of,
     matomo_session_columns,
     matomo_session_scoped_columns,
 )
@@ -231,47 +228,69 @@ def test_merged_values_fit_their_arrow_types() -> None:
     assert array.to_pylist()[0] == [{"slot": 4, "value": "d"}]
 
 
+def merged_variables(*raws: str | None) -> list[tuple[str, str]] | None:
+    """``session_custom_variables`` of a session whose events send these ``_cvar``."""
+    sess = session(*(("page_view", {}, {} if raw is None else {"_cvar": raw}) for raw in raws))
+    got = values(sess)["session_custom_variables"]
+    return None if got is None else [(v["name"], v["value"]) for v in got]
+
+
+def merged_dimensions(params: dict[str, str]) -> dict[int, str] | None:
+    """``session_custom_dimensions`` of a one-event session, as a dict."""
+    got = values(session(("page_view", {}, params)))["session_custom_dimensions"]
+    if got is None:
+        return None
+    assert [d["slot"] for d in got] == sorted(d["slot"] for d in got)
+    return {d["slot"]: d["value"] for d in got}
+
+
 @pytest.mark.parametrize(
     ("raw", "want"),
     [
-        (None, []),
-        ("", []),
-        ("null", []),
-        ("[]", []),
-        ('"text"', []),
-        ("{", []),
+        (None, None),
+        ("", None),
+        ("null", None),
+        ("[]", None),
+        ('"text"', None),
+        ("{", None),
+        ('{"1": "ab"}', None),
+        ('{"1": null, "2": ["b", null]}', None),
         ('{"1": ["a", "b"]}', [("a", "b")]),
-        (
-            '{"2": ["b", "2"], "1": ["a", "1"], "x": ["z", "9"]}',
-            [("a", "1"), ("b", "2"), ("z", "9")],
-        ),
-        ('{"10": ["ten", "10"], "9": ["nine", "9"]}', [("nine", "9"), ("ten", "10")]),
+        ('{"2": ["b", "2"], "1": ["a", "1"], "x": ["z", "9"]}', AB_Z),
+        ('{"10": ["x", "ten"], "9": ["x", "nine"]}', [("x", "ten")]),  # slots by number
+        ('{"x": ["k", "text slot"], "3": ["k", "numeric"]}', [("k", "text slot")]),
         ('{"1": ["a"], "2": ["b", "2", "extra"], "3": ["c", "3"]}', [("c", "3")]),
-        ('{"1": null, "2": ["b", null]}', [("b", "")]),
-        ('{"1": ["a", 1]}', []),  # a number where a string belongs: the whole value is dropped
-        ('{"1": "ab"}', []),
+        ('{"1": ["a", 1], "2": ["b", "2"]}', [("b", "2")]),  # not a pair of strings: skipped
     ],
 )
-def test_custom_variables_parsing(raw: str | None, want: list[tuple[str, str]]) -> None:
-    assert custom_variables_of(raw) == want
+def test_custom_variables_of_one_event(raw: str | None, want: list[tuple[str, str]]) -> None:
+    assert merged_variables(raw) == want
 
 
 @given(
-    st.dictionaries(
-        st.integers(min_value=0, max_value=1000).map(str),
-        st.tuples(st.text(), st.text()),
-        max_size=8,
+    st.lists(
+        st.dictionaries(
+            st.integers(min_value=0, max_value=1000).map(str),
+            st.tuples(st.sampled_from(["a", "b", "c"]), st.text()),
+            max_size=5,
+        ),
+        min_size=1,
+        max_size=4,
     )
 )
-def test_custom_variables_round_trip(slots: dict[str, tuple[str, str]]) -> None:
-    raw = json.dumps({slot: list(pair) for slot, pair in slots.items()})
-    want = [slots[slot] for slot in sorted(slots, key=int)]
-    assert custom_variables_of(raw) == want
+def test_custom_variables_equal_a_naive_merge(per_event: list[dict[str, tuple[str, str]]]) -> None:
+    merged: dict[str, str] = {}
+    for slots in per_event:
+        for slot in sorted(slots, key=int):
+            name, value = slots[slot]
+            merged[name] = value
+    raws = [json.dumps({slot: list(pair) for slot, pair in slots.items()}) for slots in per_event]
+    assert merged_variables(*raws) == (sorted(merged.items()) or None)
 
 
 @given(st.text())
-def test_custom_variables_never_raise(raw: str) -> None:
-    for name, value in custom_variables_of(raw):
+def test_custom_variables_of_any_text_never_raise(raw: str) -> None:
+    for name, value in merged_variables(raw) or []:
         assert isinstance(name, str) and isinstance(value, str)
 
 
@@ -280,14 +299,14 @@ def test_custom_variables_never_raise(raw: str) -> None:
     [
         ({"dimension1": "a", "dimension12": "b"}, {1: "a", 12: "b"}),
         ({"dimension0": "z", "dimension-2": "m", "dimension+3": "p"}, {0: "z", -2: "m", 3: "p"}),
-        ({"dimension": "x", "dimensionx": "x", "dimension1_0": "x", "dimension 1": "x"}, {}),
-        ({"dimension1": ""}, {}),
-        ({"dimension99999999999999999999": "too big"}, {}),
-        ({"Dimension1": "case", "xdimension1": "prefix"}, {}),
+        ({"dimension": "x", "dimensionx": "x", "dimension1_0": "x", "dimension 1": "x"}, None),
+        ({"dimension1": ""}, None),
+        ({"dimension99999999999999999999": "too big"}, None),
+        ({"Dimension1": "case", "xdimension1": "prefix"}, None),
     ],
 )
-def test_custom_dimensions_parsing(params: dict[str, str], want: dict[int, str]) -> None:
-    assert custom_dimensions_of(params) == want
+def test_custom_dimensions_of_one_event(params: dict[str, str], want: dict[int, str]) -> None:
+    assert merged_dimensions(params) == want
 
 
 @given(
@@ -304,7 +323,7 @@ def test_custom_dimensions_read_only_dimension_params(params: dict[str, str]) ->
         digits = key.removeprefix("dimension")
         if key != digits and value and re.fullmatch(r"[+-]?[0-9]+", digits, flags=re.ASCII):
             sources.setdefault(int(digits), set()).add(value)
-    found = custom_dimensions_of(params)
+    found = merged_dimensions(params) or {}
     assert set(found) == set(sources)
     assert all(found[slot] in sources[slot] for slot in found)
 

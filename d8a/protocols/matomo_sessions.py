@@ -17,14 +17,15 @@ order:
   (:mod:`d8a.protocols.matomo_custom`).
 
 Counters read the session's events-by-name index; the merged columns read the
-raw request parameters of each hit, as the original does.
+raw request parameters of each hit, as the original does, with the parsers of
+the event columns ``custom_variables`` and ``custom_dimensions``
+(:mod:`d8a.protocols.matomo_columns`), so a pair reads the same in ``cvar`` and
+``_cvar``.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -41,15 +42,17 @@ from d8a.columns.session_columns import session_interface_id
 from d8a.columns.session_index import NAME_ID, count_named
 from d8a.config import Settings
 from d8a.protocols.ga4_sessions import EventCount
+from d8a.protocols.matomo_columns import (
+    CUSTOM_DIMENSIONS_TYPE,
+    CUSTOM_VARIABLES_TYPE,
+    custom_dimensions,
+    custom_variables,
+)
 
 __all__ = [
-    "CUSTOM_DIMENSIONS_TYPE",
-    "CUSTOM_VARIABLES_TYPE",
     "SESSION_CUSTOM_DIMENSIONS_ID",
     "SESSION_CUSTOM_VARIABLES_ID",
     "MatomoSessionValue",
-    "custom_dimensions_of",
-    "custom_variables_of",
     "matomo_session_columns",
     "matomo_session_scoped_columns",
 ]
@@ -59,15 +62,6 @@ SESSION_CUSTOM_VARIABLES_ID = f"{NAMESPACE}/session/session_custom_variables"
 """Interface id of ``session_custom_variables`` (the original's, ``session_`` kept)."""
 SESSION_CUSTOM_DIMENSIONS_ID = f"{NAMESPACE}/session/session_custom_dimensions"
 """Interface id of ``session_custom_dimensions`` (the original's, ``session_`` kept)."""
-
-CUSTOM_VARIABLES_TYPE = pa.list_(
-    pa.struct([pa.field("name", pa.string()), pa.field("value", pa.string())])
-)
-"""Arrow type of ``custom_variables`` and ``session_custom_variables``."""
-CUSTOM_DIMENSIONS_TYPE = pa.list_(
-    pa.struct([pa.field("slot", pa.int64()), pa.field("value", pa.string())])
-)
-"""Arrow type of ``custom_dimensions`` and ``session_custom_dimensions``."""
 
 # (column, Matomo event names, column that makes events unique or None, description);
 # names None: not tracked by Matomo, always NULL.
@@ -150,81 +144,24 @@ def _counter(name: str, names: tuple[str, ...] | None, unique: str | None, about
     return EventCount(name, names, unique, about)
 
 
-# --- custom variables (``_cvar``) -------------------------------------------------------
-
-
-def _slot_order(slot: str) -> tuple[int, int, str]:
-    """Numeric slots first, by number; then the others, by text (as the original)."""
-    if re.fullmatch(r"[+-]?[0-9]+", slot):
-        return (0, int(slot), "")
-    return (1, 0, slot)
-
-
-def custom_variables_of(raw: str | None) -> list[tuple[str, str]]:
-    """``(name, value)`` pairs of a ``cvar``/``_cvar`` parameter, ordered by slot.
-
-    The parameter is a JSON object ``{"<slot>": ["name", "value"], ...}``.
-    Entries whose list does not hold exactly two items are skipped; a JSON
-    ``null`` item reads as ``""``. Anything else malformed (not JSON, not an
-    object, an item that is not a string) yields no variables, as Go's decoder
-    does for the original."""
-    if not raw:
-        return []
-    try:
-        payload = json.loads(raw)
-    except (ValueError, RecursionError):
-        return []
-    if not isinstance(payload, dict):
-        return []
-    found: list[tuple[str, str, str]] = []
-    for slot, entry in payload.items():
-        if entry is None:
-            continue
-        if not isinstance(entry, list):
-            return []
-        if not all(item is None or isinstance(item, str) for item in entry):
-            return []
-        if len(entry) == 2:
-            found.append((slot, entry[0] or "", entry[1] or ""))
-    found.sort(key=lambda item: _slot_order(item[0]))
-    return [(name, value) for _, name, value in found]
+# --- merged custom variables (``_cvar``) and dimensions (``dimension<N>``) -------------
 
 
 def _session_custom_variables(session: Session) -> list[dict[str, str]] | None:
     merged: dict[str, str] = {}
     for event in session.events:
-        for name, value in custom_variables_of(event.hit.params.get("_cvar")):
-            merged[name] = value
+        for variable in custom_variables(event.hit.params.get("_cvar")) or ():
+            merged[variable["name"]] = variable["value"]
     if not merged:
         return None
     return [{"name": name, "value": merged[name]} for name in sorted(merged)]
 
 
-# --- custom dimensions (``dimension<N>``) -----------------------------------------------
-
-_DIMENSION = re.compile(r"dimension([+-]?[0-9]+)")
-
-
-def custom_dimensions_of(params: Mapping[str, str]) -> dict[int, str]:
-    """Slot -> value of the ``dimension<N>`` parameters of one hit; empty values and
-    slots that are not 64-bit integers are skipped."""
-    found: dict[int, str] = {}
-    for key, value in params.items():
-        if not value or not key.startswith("dimension"):
-            continue
-        match = _DIMENSION.fullmatch(key)
-        if match is None:
-            continue
-        slot = int(match.group(1))
-        if -(2**63) <= slot < 2**63:
-            found[slot] = value
-    return found
-
-
 def _session_custom_dimensions(session: Session) -> list[dict[str, Any]] | None:
     merged: dict[int, str] = {}
     for event in session.events:
-        merged.update(custom_dimensions_of(event.hit.params))
+        for dimension in custom_dimensions(event.hit.params) or ():
+            merged[dimension["slot"]] = dimension["value"]
     if not merged:
         return None
     return [{"slot": slot, "value": merged[slot]} for slot in sorted(merged)]
