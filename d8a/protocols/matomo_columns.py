@@ -170,6 +170,8 @@ def matomo_event_columns(
         language_param="lang",
         screen_resolution_param="res",
     )
+    # Matomo reads its own ignore_referrer parameters, not GA4's `ir`.
+    assert core[-1].name == "ignore_referrer", "core columns end with ignore_referrer"
     core[-1] = _HitParamsValue(
         core_interface(
             "ignore_referrer",
