@@ -29,7 +29,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
-from typing_extensions import override
 
 from d8a.columns.base import (
     Interface,
@@ -40,6 +39,7 @@ from d8a.columns.base import (
 )
 from d8a.columns.session_columns import session_interface_id
 from d8a.columns.session_index import NAME_ID, count_named
+from d8a.columns.simple import SessionValue
 from d8a.config import Settings
 from d8a.protocols.ga4_sessions import EventCount
 from d8a.protocols.matomo_columns import (
@@ -52,7 +52,6 @@ from d8a.protocols.matomo_columns import (
 __all__ = [
     "SESSION_CUSTOM_DIMENSIONS_ID",
     "SESSION_CUSTOM_VARIABLES_ID",
-    "MatomoSessionValue",
     "matomo_session_columns",
     "matomo_session_scoped_columns",
 ]
@@ -110,33 +109,25 @@ _COUNTERS: tuple[tuple[str, tuple[str, ...] | None, str | None, str], ...] = (
 )
 
 
-class MatomoSessionValue(SessionColumn):
-    """A Matomo session column ``fn(session)`` under ``interface_id``."""
-
-    def __init__(
-        self,
-        interface_id: str,
-        field: pa.Field,
-        fn: Callable[[Session], Any],
-        depends_on: tuple[str, ...] = (),
-    ) -> None:
-        self.interface = Interface(interface_id, field)
-        self.depends_on = depends_on
-        self._name = field.name
-        self._fn = fn
-
-    @override
-    def write(self, session: Session) -> None:
-        session.values[self._name] = self._fn(session)
+def _column(
+    interface_id: str,
+    field: pa.Field,
+    fn: Callable[[Session], Any],
+    depends_on: tuple[str, ...] = (),
+) -> SessionColumn:
+    """A session column ``fn(session)`` under ``interface_id``."""
+    return SessionValue(Interface(interface_id, field), fn, depends_on)
 
 
 def _always_null(session: Session) -> None:
     return None
 
 
-def _counter(name: str, names: tuple[str, ...] | None, unique: str | None, about: str) -> Any:
+def _counter(
+    name: str, names: tuple[str, ...] | None, unique: str | None, about: str
+) -> SessionColumn:
     if names is None:
-        return MatomoSessionValue(
+        return _column(
             session_interface_id(name),
             describe_field(name, pa.int64(), description=about),
             _always_null,
@@ -185,7 +176,7 @@ def _count_of(name: str) -> Callable[[Session], int]:
 def _after_split_cause() -> list[SessionColumn]:
     """Matomo's own session columns, in table order (after ``session_split_cause``)."""
     columns: list[SessionColumn] = [
-        MatomoSessionValue(
+        _column(
             SESSION_CUSTOM_VARIABLES_ID,
             describe_field(
                 "session_custom_variables",
@@ -195,7 +186,7 @@ def _after_split_cause() -> list[SessionColumn]:
             ),
             _session_custom_variables,
         ),
-        MatomoSessionValue(
+        _column(
             SESSION_CUSTOM_DIMENSIONS_ID,
             describe_field(
                 "session_custom_dimensions",
@@ -220,7 +211,7 @@ def _after_split_cause() -> list[SessionColumn]:
         ),
     ):
         columns.append(
-            MatomoSessionValue(
+            _column(
                 f"{NAMESPACE}/session/{short}",
                 describe_field(f"session_{short}", pa.int64(), description=about),
                 _count_of(event_name),
@@ -228,7 +219,7 @@ def _after_split_cause() -> list[SessionColumn]:
             )
         )
     columns.append(
-        MatomoSessionValue(
+        _column(
             f"{NAMESPACE}/session/returning_user",
             describe_field(
                 "session_returning_user",
