@@ -1,0 +1,197 @@
+"""``d8a serve`` as a real process on loopback: hits over HTTP, SIGTERM, restart, metrics."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from d8a import Pipeline
+
+
+def start(*options: str) -> tuple[subprocess.Popen[str], str]:
+    """A ``d8a serve`` process on a free loopback port, and its URL once it is ready."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "d8a", "serve", "--port", "0", *options],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "d8a serve: listening on" in line:
+            return process, line.split("listening on ")[1].split()[0]
+    raise AssertionError(f"d8a serve exited with {process.wait()}")
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    """SIGTERM; the process must exit 0. Returns the rest of its stderr."""
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+    assert process.stderr is not None
+    rest = process.stderr.read()
+    assert "d8a serve: stopped" in rest
+    return rest
+
+
+def send(url: str, hits: range, clients: int) -> None:
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for n in hits:
+            cid = f"c{n % clients}"
+            query = urlencode(
+                {"v": "2", "tid": "G-1", "cid": cid, "en": "page_view", "dl": f"https://x/p{n}"}
+            )
+            headers = {"User-Agent": f"agent-{cid}"}  # no session stamp shared across clients
+            assert client.get(f"/g/collect?{query}", headers=headers).status_code == 204
+
+
+def rows(warehouse: Path) -> list[tuple[str, str, str]]:
+    """(client_id, session_id, page_location) of every event row."""
+    try:
+        with sqlite3.connect(warehouse) as db:
+            found = db.execute("SELECT client_id, session_id, page_location FROM events")
+            return [(str(c), str(s), str(p)) for c, s, p in found.fetchall()]
+    except sqlite3.OperationalError:  # no table yet
+        return []
+
+
+def wait_for_rows(warehouse: Path, expected: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(rows(warehouse)) < expected:
+        assert time.monotonic() < deadline, f"{len(rows(warehouse))} rows, expected {expected}"
+        time.sleep(0.05)
+
+
+def sessions_per_client(found: list[tuple[str, str, str]]) -> dict[str, int]:
+    return {cid: len({s for c, s, _ in found if c == cid}) for cid, _, _ in found}
+
+
+def test_sigterm_keeps_open_sessions_and_a_restart_goes_on_with_them(tmp_path: Path) -> None:
+    backends = (
+        *("--queue", f"sqlite:///{tmp_path / 'queue.db'}"),
+        *("--state", f"sqlite:///{tmp_path / 'state.db'}"),
+        *("--warehouse", f"sqlite:///{tmp_path / 'events.db'}"),
+    )
+    server, url = start(*backends)
+    send(url, range(0, 20), clients=4)
+    stop(server)
+    assert rows(tmp_path / "events.db") == []  # sessions still open (timeout 1800 s)
+    # The second run buffers hits (--batch): SIGTERM must publish them.
+    server, url = start(*backends, "--batch", "1000", "--batch-delay", "600")
+    send(url, range(20, 40), clients=4)
+    stop(server)
+    with (
+        Pipeline.builder()
+        .queue(f"sqlite:///{tmp_path / 'queue.db'}")
+        .state(f"sqlite:///{tmp_path / 'state.db'}")
+        .warehouse(f"sqlite:///{tmp_path / 'events.db'}")
+        .build() as pipeline
+    ):
+        pipeline.flush()  # close what is open, as the end of the day would
+    found = rows(tmp_path / "events.db")
+    assert sorted(page for _, _, page in found) == sorted(f"https://x/p{n}" for n in range(40))
+    assert sessions_per_client(found) == {"c0": 1, "c1": 1, "c2": 1, "c3": 1}
+
+
+def test_no_worker_collector_with_a_separate_worker_process(tmp_path: Path) -> None:
+    config = tmp_path / "d8a.toml"
+    config.write_text(
+        "session_timeout = 1\n"
+        f'queue = "sqlite:///{tmp_path / "queue.db"}"\n'
+        f'state = "sqlite:///{tmp_path / "state.db"}"\n'
+        f'warehouse = "sqlite:///{tmp_path / "events.db"}"\n'
+        'protocols = ["ga4"]\n'
+    )
+    server, url = start("--config", str(config), "--no-worker", "--log-format", "json")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "d8a", "worker", "--config", str(config), "--poll", "0.05"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        send(url, range(30), clients=3)
+        wait_for_rows(tmp_path / "events.db", 30)  # the worker's pings close the sessions
+        metrics = httpx.get(f"{url}/metrics", timeout=30)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+        log = stop(server)
+    found = rows(tmp_path / "events.db")
+    assert len(found) == 30
+    assert sessions_per_client(found) == {"c0": 1, "c1": 1, "c2": 1}
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(metrics.text)
+        for sample in family.samples
+    }
+    assert samples[("d8a_requests_total", (("status", "204"),))] == 30
+    assert samples[("d8a_hits_accepted_total", ())] == 30
+    assert samples[("d8a_worker_running", ())] == 0
+    assert ("d8a_protosessions_open", ()) not in samples  # this process runs no worker
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    stopped = [line for line in lines if line["message"] == "d8a collector stopped"]
+    assert stopped == [{**stopped[0], "logger": "d8a.hosting.asgi", "level": "INFO", "hits": 30}]
+
+
+def test_metrics_of_the_worker_in_the_serve_process(tmp_path: Path) -> None:
+    server, url = start("--warehouse", f"sqlite:///{tmp_path / 'events.db'}")
+    try:
+        send(url, range(5), clients=2)
+        assert httpx.get(f"{url}/g/collect", timeout=30).status_code == 400
+        text = httpx.get(f"{url}/metrics", timeout=30).text
+    finally:
+        stop(server)
+    assert 'd8a_requests_total{status="204"} 5.0' in text
+    assert 'd8a_requests_rejected_total{reason="invalid_request"} 1.0' in text
+    assert "d8a_protosessions_open 2.0" in text
+    assert "d8a_worker_running 1.0" in text
+    # a memory queue dies with the process: its sessions were written at shutdown
+    assert sessions_per_client(rows(tmp_path / "events.db")) == {"c0": 1, "c1": 1}
+
+
+def run_serve(*options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "d8a", "serve", *options],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_bad_options_are_clear_errors(tmp_path: Path) -> None:
+    memory = run_serve("--no-worker", "--port", "0")
+    assert memory.returncode == 2
+    assert "--no-worker needs a queue" in memory.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = run_serve("--port", port, "--warehouse", f"sqlite:///{tmp_path / 'e.db'}")
+    assert busy.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr
+    unknown = run_serve("--protocols", "ga4,nope", "--port", "0")
+    assert unknown.returncode == 2
+    assert "nope" in unknown.stderr
+
+
+def test_a_missing_server_extra_names_the_install_command() -> None:
+    code = (
+        "import sys; sys.modules['uvicorn'] = None\n"
+        "from d8a.cli import main\n"
+        "raise SystemExit(main(['serve', '--port', '0']))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "pip install 'd8a[server]'" in result.stderr
