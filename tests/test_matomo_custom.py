@@ -301,3 +301,17 @@ def test_session_scope_columns_follow_a_split() -> None:
 def test_without_settings_there_are_no_custom_columns() -> None:
     table = d8a.replay([matomo(dimension1="a")], protocol="matomo")["events"]
     assert not [n for n in table.schema.names if n.startswith(("custom_dimension_", "visit_"))]
+
+
+def test_in_the_split_layout_session_scope_columns_go_to_the_sessions_table() -> None:
+    tables = d8a.replay(
+        [matomo(dimension1="free", dimension2="gold")],
+        protocol="matomo",
+        layout="split",
+        matomo_custom_dimensions=DIMENSIONS,
+    )
+    events, sessions = tables["events"], tables["sessions"]
+    assert events.column("custom_dimension_plan").to_pylist() == ["free"]
+    assert "custom_dimension_tier" not in events.schema.names
+    assert sessions.column("custom_dimension_tier").to_pylist() == ["gold"]
+    assert sessions.column("visit_plan").to_pylist() == ["free"]
