@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import d8a
@@ -287,6 +287,7 @@ def test_go_float_is_gos_percent_g(number: float, text: str) -> None:
     assert go_float(number) == text
 
 
+@settings(deadline=None)  # no flaky deadline on a loaded machine
 @given(st.floats(allow_nan=False, allow_infinity=False))
 def test_go_float_round_trips(number: float) -> None:
     assert float(go_float(number)) == number
@@ -332,6 +333,7 @@ def test_custom_variables_and_dimensions() -> None:
     assert custom_dimensions({"dimension": "x", "dimension99999999999999999999": "y"}) is None
 
 
+@settings(deadline=None)  # no flaky deadline on a loaded machine
 @given(st.dictionaries(st.text(max_size=12), st.text(max_size=12), max_size=10))
 def test_column_helpers_accept_any_params(params: dict[str, str]) -> None:
     dimensions = custom_dimensions(params) or []
@@ -345,6 +347,7 @@ def test_column_helpers_accept_any_params(params: dict[str, str]) -> None:
         assert len(categories) == 5
 
 
+@settings(deadline=None)  # no flaky deadline on a loaded machine
 @given(st.text(max_size=60))
 def test_parse_items_returns_items_or_breaks_the_event(raw: str) -> None:
     try:

@@ -323,6 +323,7 @@ params = st.dictionaries(
 )
 
 
+@settings(deadline=None)  # no flaky deadline on a loaded machine
 @given(params, st.sampled_from(["query", "form", "bulk"]))
 def test_any_params_round_trip_in_every_form(extra: dict[str, str], form: str) -> None:
     query = urlencode({"idsite": "1", "_id": "v", **extra}, quote_via=quote)
@@ -338,7 +339,7 @@ def test_any_params_round_trip_in_every_form(extra: dict[str, str], form: str) -
         assert hit.params[key] == value
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200), st.binary(max_size=200), st.booleans())
 def test_arbitrary_input_raises_only_protocol_error(query: str, body: bytes, as_json: bool) -> None:
     if as_json:
@@ -362,6 +363,7 @@ elements = st.one_of(
 )
 
 
+@settings(deadline=None)
 @given(st.lists(elements, min_size=1, max_size=8))
 def test_every_bulk_element_is_a_hit_or_a_reported_failure(items: list[Any]) -> None:
     try:
