@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import d8a
@@ -229,6 +229,7 @@ def test_session_columns_read_the_merged_session_values() -> None:
     assert [empty.values[c.name] for c in (tier, visit_plan, visit_gender)] == [None] * 3
 
 
+@settings(deadline=None)  # a shared, loaded machine
 @given(
     st.lists(
         st.fixed_dictionaries(

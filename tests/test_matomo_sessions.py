@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import d8a
@@ -267,6 +267,7 @@ def test_custom_variables_of_one_event(raw: str | None, want: list[tuple[str, st
     assert merged_variables(raw) == want
 
 
+@settings(deadline=None)  # a shared, loaded machine
 @given(
     st.lists(
         st.dictionaries(
@@ -288,6 +289,7 @@ def test_custom_variables_equal_a_naive_merge(per_event: list[dict[str, tuple[st
     assert merged_variables(*raws) == (sorted(merged.items()) or None)
 
 
+@settings(deadline=None)  # a shared, loaded machine
 @given(st.text())
 def test_custom_variables_of_any_text_never_raise(raw: str) -> None:
     for name, value in merged_variables(raw) or []:
@@ -309,6 +311,7 @@ def test_custom_dimensions_of_one_event(params: dict[str, str], want: dict[int, 
     assert merged_dimensions(params) == want
 
 
+@settings(deadline=None)  # a shared, loaded machine
 @given(
     st.dictionaries(
         st.one_of(
@@ -328,6 +331,7 @@ def test_custom_dimensions_read_only_dimension_params(params: dict[str, str]) ->
     assert all(found[slot] in sources[slot] for slot in found)
 
 
+@settings(deadline=None)  # a shared, loaded machine
 @given(
     st.lists(
         st.dictionaries(
