@@ -161,11 +161,17 @@ class Settings:
     """Extra paths answering as ``/matomo.php`` (e.g. ``/piwik.php``); a missing
     leading ``/`` is added, blanks and duplicates are ignored."""
     matomo_custom_dimensions: Sequence[Mapping[str, Any]] = ()
-    """Matomo custom dimension columns: ``[{"slot", "name", "column_name"?, "scope"?}]``
-    (reference §4.9, ``docs/matomo.md``)."""
+    """Matomo custom dimension columns: ``[{"slot", "name", "column_name"?, "scope"?}]``;
+    column ``custom_dimension_<name>`` by default, scope ``event`` (default, from
+    ``dimension<slot>`` of the event) or ``session`` (merged over the session)
+    (reference §4.9, ``docs/matomo.md``). Read as a tuple of
+    :class:`~d8a.protocols.matomo_custom.MatomoCustomDimension`."""
     matomo_custom_variables: Sequence[Mapping[str, Any]] = ()
-    """Matomo custom variable columns: ``[{"name", "column_name"?, "scope"?}]``
-    (reference §4.9, ``docs/matomo.md``)."""
+    """Matomo custom variable columns: ``[{"name", "column_name"?, "scope"?}]``; column
+    ``custom_variable_<name>`` by default, scope ``event`` (default, from ``cvar``) or
+    ``session`` (from ``_cvar``, merged over the session) (reference §4.9,
+    ``docs/matomo.md``). Read as a tuple of
+    :class:`~d8a.protocols.matomo_custom.MatomoCustomVariable`."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Reserved for settings of host-provided columns."""
 
@@ -273,6 +279,13 @@ class Settings:
         set_(self, "device_detection", _device_detection(self.device_detection))
         set_(self, "geo_database", _geo_database(self.geo_database))
         set_(self, "matomo_tracking_endpoints", _endpoints(self.matomo_tracking_endpoints))
+        from d8a.protocols.matomo_custom import matomo_custom_settings  # as ga4_params above
+
+        dimensions, variables = matomo_custom_settings(
+            self.matomo_custom_dimensions, self.matomo_custom_variables
+        )
+        set_(self, "matomo_custom_dimensions", dimensions)
+        set_(self, "matomo_custom_variables", variables)
         if not isinstance(self.drop_bots, bool):
             raise ConfigurationError("drop_bots must be True or False")
         if self.drop_bots and self.device_detection is None:

@@ -20,6 +20,8 @@ retry without knowing the backend.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BrokenEventError",
     "BrokenSessionError",
@@ -27,6 +29,7 @@ __all__ = [
     "ConfigurationError",
     "D8AError",
     "MissingDependencyError",
+    "PartialRequestError",
     "ProtocolError",
     "TableNotFoundError",
     "TerminalError",
@@ -60,6 +63,18 @@ class ProtocolError(D8AError):
         super().__init__(reason)
         self.reason = reason
         self.status = status
+
+
+class PartialRequestError(ProtocolError):
+    """Part of a request (a bulk element) failed; ``hits`` are the valid ones.
+
+    A protocol raises it from ``parse``; the receiver stores ``hits`` and answers
+    ``status`` with ``reason``, which names the failing parts.
+    """
+
+    def __init__(self, reason: str, hits: list[Any], status: int = 400) -> None:
+        super().__init__(reason, status)
+        self.hits = hits
 
 
 class ColumnError(D8AError):

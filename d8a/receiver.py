@@ -2,7 +2,9 @@
 
 :meth:`Receiver.ingest` never raises for bad input: it answers 4xx with the
 reason and counts the rejection (reference §1.5-1.6, with reasons instead of a
-bare "Bad Request"). A whole request is accepted or rejected; one request's
+bare "Bad Request"). A whole request is accepted or rejected, except a bulk
+request whose protocol raises :class:`PartialRequestError`: its valid hits are
+stored and the answer is 400 with the failing elements' reasons. One request's
 failure never touches another's hits.
 """
 
@@ -20,7 +22,7 @@ from d8a.batching import Storage
 from d8a.client_ip import ClientIP
 from d8a.clock import Clock
 from d8a.config import Settings
-from d8a.errors import ProtocolError, TransientError
+from d8a.errors import PartialRequestError, ProtocolError, TransientError
 from d8a.hits import Hit, Request
 from d8a.protocols.base import Endpoint, Protocol
 from d8a.protosessions.identity import stamps_of
@@ -152,8 +154,11 @@ class Receiver:
             return self._reject(
                 405, f"method {request.method} not allowed", data, {**cors, "Allow": allowed}
             )
+        partial: PartialRequestError | None = None
         try:
             hits = protocol.parse(request, self._settings)
+        except PartialRequestError as exc:  # a bulk request: keep its valid hits
+            hits, partial = exc.hits, exc
         except ProtocolError as exc:
             return self._reject(exc.status, exc.reason, data, cors)
         if self._client_ip.enabled:
@@ -178,6 +183,8 @@ class Receiver:
         with self._lock:
             self.stats.requests += 1
             self.stats.hits += len(hits)
+        if partial is not None:
+            return self._reject(partial.status, partial.reason, data, cors)
         return Response(204, cors)
 
     def _reject(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import logging
 import os
@@ -63,6 +64,24 @@ class _Ordering(Storage):
         self.inner.flush()
 
 
+def _protocols_by_first_path(
+    requests: Iterable[Mapping[str, Any]], settings: Mapping[str, Any]
+) -> tuple[Iterable[Mapping[str, Any]], list[str]]:
+    """``["matomo"]`` when the first request goes to a Matomo endpoint (Matomo
+    rows have other columns than GA4's), else ``["ga4", "d8a"]``; and the requests."""
+    from d8a.config import Settings
+    from d8a.protocols.matomo import MatomoProtocol
+
+    iterator = iter(requests)
+    first = next(iterator, None)
+    if first is None:
+        return [], ["ga4", "d8a"]
+    matomo = MatomoProtocol().endpoints(Settings.from_kwargs(**settings))
+    path = first.get("path") if isinstance(first, Mapping) else None
+    names = ["matomo"] if path in {e.path for e in matomo} else ["ga4", "d8a"]
+    return itertools.chain([first], iterator), names
+
+
 def replay(
     requests: Iterable[Mapping[str, Any]] | str | os.PathLike[str],
     *,
@@ -75,9 +94,10 @@ def replay(
     """Run requests through the whole pipeline in memory and return the tables.
 
     ``requests`` is an iterable of request dicts or the path of a JSON Lines
-    file of them. ``protocol=None`` serves every built-in protocol and picks
-    each request's by its path. Event time is each request's ``received_at``
-    (wall time when absent); every session is closed at the end. Rows come
+    file of them. ``protocol=None`` serves Matomo when the first request's path
+    is a Matomo endpoint (``/matomo.php``, ``matomo_tracking_endpoints``), else
+    GA4 and d8a, picking each request's by its path. Event time is each
+    request's ``received_at`` (wall time when absent); every session is closed at the end. Rows come
     ordered by event time, then arrival order. ``settings`` are those of
     :class:`d8a.config.Settings`. Rejected requests are logged and skipped, or
     raise :class:`ReplayError` with ``strict=True``. With ``warehouse`` (a URL
@@ -86,11 +106,14 @@ def replay(
     """
     if isinstance(requests, str | os.PathLike):
         requests = read_requests(requests)
+    names = [protocol] if protocol else None
+    if names is None:
+        requests, names = _protocols_by_first_path(requests, settings)
     driver = MemoryDriver()
     target: Driver = driver if warehouse is None else TeeDriver(driver, open_warehouse(warehouse))
     builder = (
         PipelineBuilder(**settings)
-        .protocols(*([protocol] if protocol else ["ga4", "d8a"]))
+        .protocols(*names)
         .warehouse(target)
         .layout(layout_from_name(layout))
         .clock(SystemClock())

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 import d8a
 from d8a.clock import ManualClock
 from d8a.config import Settings
-from d8a.errors import ProtocolError
+from d8a.errors import PartialRequestError, ProtocolError
 from d8a.hits import Request
 from d8a.pipeline import Pipeline
 from d8a.protocols import MatomoProtocol, protocol_by_name
 from d8a.protocols.matomo import event_name
-from d8a.protocols.matomo_request import BULK_BODY_FACTOR, PartialRequestError
+from d8a.protocols.matomo_request import BULK_BODY_FACTOR
 from tests.conftest import T0
 
 SETTINGS = Settings()

@@ -24,7 +24,7 @@ from d8a.protocols.base import Endpoint, Protocol
 from d8a.protocols.matomo_columns import matomo_event_columns
 from d8a.protocols.matomo_request import (
     BulkFailure,
-    PartialRequestError,
+    BulkRequestError,
     describe_failures,
     parameter_sets,
 )
@@ -106,7 +106,7 @@ class MatomoProtocol(Protocol):
                 raise ProtocolError(
                     f"bulk request: every element was rejected ({describe_failures(failures)})"
                 )
-            raise PartialRequestError(hits, failures, len(found.sets))
+            raise BulkRequestError(hits, failures, len(found.sets))
         return hits
 
     def _hit(

@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from d8a.errors import ProtocolError
+from d8a.errors import PartialRequestError, ProtocolError
 from d8a.hits import Hit, Request
 from d8a.protocols.query import decode_body, parse_query
 
@@ -54,7 +54,7 @@ def describe_failures(failures: list[BulkFailure], shown: int = 10) -> str:
     return text
 
 
-class PartialRequestError(ProtocolError):
+class BulkRequestError(PartialRequestError):
     """Some elements of a bulk request failed; ``hits`` are the ones that did not.
 
     The receiver stores ``hits`` and answers 400 with ``reason``, which names
@@ -65,9 +65,9 @@ class PartialRequestError(ProtocolError):
         super().__init__(
             f"bulk request: {len(failures)} of {total} element(s) rejected "
             f"({describe_failures(failures)}); "
-            f"the other {len(hits)} were accepted"
+            f"the other {len(hits)} were accepted",
+            hits,
         )
-        self.hits = hits
         self.failures = failures
 
 
