@@ -76,7 +76,7 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def catalogue_markdown(protocols: tuple[str, ...] = ("ga4",)) -> str:
+def catalogue_markdown(protocols: tuple[str, ...] = ("ga4", "matomo")) -> str:
     """The ``docs/columns-catalogue.md`` page for ``protocols`` with default settings."""
     from d8a.config import Settings
     from d8a.protocols import protocol_by_name
@@ -90,7 +90,8 @@ def catalogue_markdown(protocols: tuple[str, ...] = ("ga4",)) -> str:
         "Every column with default settings, in table order, from",
         "`d8a.columns.describe(protocol)`. The d8a protocol (`/d/c`) has the same",
         "columns, with interface ids under `d8a.protocols.d8a.tech` instead of",
-        "`ga4.protocols.d8a.tech`. See [columns.md](columns.md) for what they mean.",
+        "`ga4.protocols.d8a.tech`. See [columns.md](columns.md) for what they mean,",
+        "and [matomo.md](matomo.md) for the Matomo protocol's.",
     ]
     for name in protocols:
         protocol = protocol_by_name(name)
