@@ -92,6 +92,12 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="uvicorn's HTTP parser (httptools when installed, by default)",
     )
+    parser.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="uvicorn's event loop (uvloop when installed, by default)",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every request (INFO)")
     parser.add_argument("--log-level", default="info", help="debug, info, warning, error")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
@@ -147,6 +153,7 @@ def serve(args: argparse.Namespace, config: dict[str, object]) -> int:
             app,
             lifespan="on",
             http=args.http,
+            loop=args.loop,
             access_log=args.access_log,
             log_config=None,
             log_level=args.log_level.lower(),
