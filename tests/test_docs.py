@@ -6,6 +6,8 @@ into one test module (one namespace), which runs in a directory of its own
 under a temporary directory. One pytest subprocess runs all those modules, so
 the conformance suites a page subclasses (``class TestX(DriverConformance)``)
 run too, and a last test in each module proves that every block ran to the end.
+The same modules pass ``mypy --strict``; the site builds with ``mkdocs build
+--strict``; ``docs/settings.md`` is what :mod:`d8a._docs` generates.
 """
 
 from __future__ import annotations
@@ -130,6 +132,21 @@ def test_page_code_runs(docs_code: Outcomes, page: Path) -> None:
     ]
     if "Conformance):" in page.read_text(encoding="utf-8"):  # the suites ran, not only the page
         assert outcomes["passed"] >= 10, outcomes
+
+
+def test_the_code_pages_type_check(tmp_path: Path) -> None:
+    """The worked backends are typed the way the package is: mypy --strict passes."""
+    for page in CODE_PAGES:
+        (tmp_path / f"{module_name(page)}.py").write_text(page_module(page), encoding="utf-8")
+    config = ROOT / "pyproject.toml"
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--config-file", str(config), "."],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_a_failing_block_fails_its_page(tmp_path: Path) -> None:
