@@ -25,6 +25,7 @@ With several processes, publish from all and work the queue in one::
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import signal
 import threading
@@ -58,6 +59,8 @@ def create_app(*, worker: bool | None = None) -> Flask:
     if worker:
         # WSGI has no lifespan: the thread is stopped, and the pipeline closed, at exit.
         start_worker(pipeline)
+    else:
+        atexit.register(pipeline.close)  # publish only; a `d8a worker` process writes
     return app
 
 

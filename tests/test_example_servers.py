@@ -143,10 +143,10 @@ def wait_until_up(port: int, path: str = "/d8a/healthz", timeout: float = 90.0) 
         time.sleep(0.1)
 
 
-def query_rows(tmp: Path, sql: str) -> list[tuple[Any, ...]]:
+def query_rows(tmp: Path, sql: str, database: str = "events.db") -> list[tuple[Any, ...]]:
     """Rows of ``sql`` on the warehouse in ``tmp`` ([] before the table exists)."""
     try:
-        with sqlite3.connect(tmp / "events.db", timeout=30) as db:
+        with sqlite3.connect(tmp / database, timeout=30) as db:
             return db.execute(sql).fetchall()
     except sqlite3.OperationalError as exc:
         if "no such table" in str(exc) or "unable to open" in str(exc):

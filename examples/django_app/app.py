@@ -25,6 +25,7 @@ defaulting to SQLite files in the working directory.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import signal
 import threading
@@ -76,6 +77,8 @@ def create_application(*, worker: bool | None = None) -> WSGIApplication:
     if worker:
         # WSGI has no lifespan: the thread is stopped, and the pipeline closed, at exit.
         start_worker(pipeline)
+    else:
+        atexit.register(pipeline.close)  # publish only; a `d8a worker` process writes
     # Requests to /d8a/g/collect (and /d8a/healthz) go to d8a, the rest to Django.
     return D8AMiddleware(get_wsgi_application(), pipeline, prefix="/d8a")
 
