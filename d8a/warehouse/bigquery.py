@@ -1,0 +1,454 @@
+"""``BigQueryDriver``: tables in a BigQuery dataset (``pip install 'd8a[bigquery]'``).
+
+Tables are created with DDL (``CREATE TABLE IF NOT EXISTS … PARTITION BY
+date_utc``: one partition per day of the event date) and the type mapping of
+:mod:`d8a.warehouse.bigquery_types`: lists are ``REPEATED`` columns, structs
+``RECORD`` ones. Unlike the original, no column is ``REQUIRED``: BigQuery
+cannot add a REQUIRED column later, and a Parquet file's optional column does
+not load into one.
+
+Rows go in as one **load job** per write, from a Parquet file written in
+memory from the Arrow table (free of charge, atomic: all rows or none), or,
+with ``write="streaming"``, by ``insertAll`` requests of 500 rows carrying the
+event ``id`` as ``insertId``. A write adds the columns the table lacks first
+(``ALTER TABLE … ADD COLUMN``).
+
+Idempotence: before writing, the driver asks which of the batch's ids the
+table already holds and writes only the others; the query reads only the
+partitions of the batch's dates (and the NULL one), because an event's ``id``
+always comes with the same date. Load jobs are atomic, so a retried batch
+writes exactly the rows the first attempt did not. Streamed rows are queryable
+at once, so the same check covers streaming; BigQuery's ``insertId``
+deduplication (best effort, about a minute) also covers a retry whose first
+request did arrive. Duplicate ids inside one batch keep the first.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Literal
+
+import pyarrow as pa
+from typing_extensions import override
+
+from d8a.errors import (
+    ConfigurationError,
+    MissingDependencyError,
+    TableNotFoundError,
+    TerminalError,
+    TransientError,
+)
+from d8a.warehouse._arrow import first_occurrences, validate_field, validate_schema
+from d8a.warehouse.base import Driver, validate_identifier
+from d8a.warehouse.bigquery_types import arrow_type, column_ddl, ddl_type, quote, schema_field
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery
+
+__all__ = ["BigQueryDriver", "WriteMode", "anonymous_credentials"]
+
+WriteMode = Literal["load", "streaming"]
+STREAMING_CHUNK = 500
+"""Rows per ``insertAll`` request (BigQuery's recommendation)."""
+_LOOKUP_CHUNK = 10_000
+_PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:_-]{0,127}$")
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    """NotFound becomes TableNotFoundError; server, network and deadline errors TransientError."""
+    import concurrent.futures
+
+    import requests
+    from google.api_core import exceptions
+
+    try:
+        yield
+    except exceptions.NotFound as exc:
+        raise TableNotFoundError(f"BigQuery: {exc}") from exc
+    except (
+        exceptions.RetryError,
+        exceptions.ServerError,
+        exceptions.TooManyRequests,
+        requests.exceptions.ConnectionError,
+        requests.exceptions.Timeout,
+        concurrent.futures.TimeoutError,
+    ) as exc:
+        raise TransientError(f"BigQuery: {exc}") from exc
+
+
+def anonymous_credentials() -> Any:
+    """google-auth's anonymous credentials, for an emulator's endpoint."""
+    try:
+        from google.auth.credentials import AnonymousCredentials
+    except ImportError as exc:
+        raise MissingDependencyError("google-cloud-bigquery", "bigquery") from exc
+    return AnonymousCredentials()  # type: ignore[no-untyped-call]  # untyped upstream
+
+
+def _client(
+    project: str | None, credentials: Any, location: str | None, client_options: Any
+) -> bigquery.Client:
+    try:
+        from google.cloud import bigquery
+    except ImportError as exc:
+        raise MissingDependencyError("google-cloud-bigquery", "bigquery") from exc
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        return bigquery.Client(
+            project=project,
+            credentials=credentials,
+            location=location,
+            client_options=client_options,
+        )
+    except DefaultCredentialsError as exc:
+        raise ConfigurationError(
+            f"no Google credentials: set GOOGLE_APPLICATION_CREDENTIALS or pass credentials ({exc})"
+        ) from exc
+
+
+class BigQueryDriver(Driver):
+    """Writes Arrow tables to ``dataset`` in BigQuery.
+
+    Pass ``client`` (a ``google.cloud.bigquery.Client``, not closed by
+    :meth:`close`) or let the driver build one from ``project``,
+    ``credentials`` (default: the environment's, as google-auth finds them),
+    ``location`` and ``client_options`` (``{"api_endpoint": …}`` for an
+    emulator). Every API call retries for at most ``timeout`` seconds, so an
+    unreachable endpoint fails fast with TransientError. ``partition_field``
+    names the DATE (or TIMESTAMP) column of the daily partitions; a table
+    without it is not partitioned. A missing dataset is created in
+    ``location``. Calls are serialised by a lock.
+    """
+
+    def __init__(
+        self,
+        client: bigquery.Client | None = None,
+        *,
+        dataset: str,
+        project: str | None = None,
+        location: str | None = None,
+        credentials: Any = None,
+        client_options: Mapping[str, Any] | Any = None,
+        write: WriteMode = "load",
+        partition_field: str | None = "date_utc",
+        timeout: float = 60.0,
+    ) -> None:
+        if write not in ("load", "streaming"):
+            raise ConfigurationError(f"write must be 'load' or 'streaming', not {write!r}")
+        if not timeout > 0:
+            raise ConfigurationError(f"timeout must be positive, not {timeout!r}")
+        self.dataset = validate_identifier(dataset)
+        self.partition_field = partition_field and validate_identifier(partition_field)
+        self.write_mode: WriteMode = write
+        self.timeout = float(timeout)
+        self.location = location
+        self._owned = client is None
+        if client is None:
+            if project is not None:
+                _check_project(project)
+            if isinstance(client_options, Mapping):
+                client_options = dict(client_options)
+            client = _client(project, credentials, location, client_options)
+        self.project = _check_project(project or str(client.project))
+        self._client: bigquery.Client | None = client
+        from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
+
+        self._retry = DEFAULT_RETRY.with_deadline(self.timeout)
+        self._job_retry = DEFAULT_JOB_RETRY.with_deadline(self.timeout)
+        self._lock = threading.RLock()
+
+    # -- names and plumbing ---------------------------------------------------
+
+    def table_name(self, table: str) -> str:
+        """The quoted ``project.dataset.table`` of ``table`` for SQL text."""
+        return f"`{self._ref(table)}`"
+
+    def _ref(self, table: str) -> str:
+        return f"{self.project}.{self.dataset}.{validate_identifier(table)}"
+
+    def _live(self) -> bigquery.Client:
+        if self._client is None:
+            raise TerminalError("BigQueryDriver is closed")
+        return self._client
+
+    def _get(self, table: str) -> bigquery.Table:
+        """The table's metadata; TableNotFoundError when it does not exist."""
+        return self._live().get_table(self._ref(table), retry=self._retry, timeout=self.timeout)
+
+    def _run(self, sql: str, parameters: Sequence[Any] = ()) -> Any:
+        """Run one query job to completion and return its row iterator."""
+        from google.cloud import bigquery
+
+        config = bigquery.QueryJobConfig(query_parameters=list(parameters))
+        job = self._live().query(
+            sql,
+            job_config=config,
+            location=self.location,
+            retry=self._retry,
+            job_retry=self._job_retry,
+            timeout=self.timeout,
+        )
+        return job.result(retry=self._retry, timeout=self.timeout)
+
+    @staticmethod
+    def _names(table: bigquery.Table) -> set[str]:
+        return {f.name.lower() for f in table.schema}
+
+    # -- DDL ------------------------------------------------------------------
+
+    @override
+    def create_table_sql(self, table: str, schema: pa.Schema) -> list[str]:
+        ref = self._ref(table)
+        if not len(schema):
+            raise ConfigurationError(f"cannot create table {table!r} without columns")
+        columns = ", ".join(column_ddl(f) for f in validate_schema(schema))
+        partition = ""
+        field = self.partition_field
+        if field and field in schema.names:
+            kind = schema.field(field).type
+            if pa.types.is_date(kind):
+                partition = f" PARTITION BY {quote(field)}"
+            elif pa.types.is_timestamp(kind):
+                partition = f" PARTITION BY DATE({quote(field)})"
+        statements = [f"CREATE TABLE IF NOT EXISTS `{ref}` ({columns}){partition}"]
+        if not self._dataset_exists():
+            where = f" OPTIONS(location={_string(self.location)})" if self.location else ""
+            statements.insert(
+                0, f"CREATE SCHEMA IF NOT EXISTS `{self.project}.{self.dataset}`{where}"
+            )
+        return statements
+
+    def _dataset_exists(self) -> bool:
+        try:
+            with self._lock, _translated_errors():
+                self._live().get_dataset(
+                    f"{self.project}.{self.dataset}", retry=self._retry, timeout=self.timeout
+                )
+        except TableNotFoundError:
+            return False
+        return True
+
+    @override
+    def add_column_sql(self, table: str, field: pa.Field) -> list[str]:
+        return [
+            f"ALTER TABLE {self.table_name(table)} ADD COLUMN IF NOT EXISTS {column_ddl(field)}"
+        ]
+
+    @override
+    def create_table(self, table: str, schema: pa.Schema) -> None:
+        statements = self.create_table_sql(table, schema)
+        with self._lock, _translated_errors():
+            for sql in statements:
+                self._run(sql)
+
+    def _add(self, table: str, field: pa.Field) -> None:
+        for sql in self.add_column_sql(table, field):
+            self._run(sql)
+        current = self._get(table)
+        if field.name.lower() not in self._names(current):
+            # bqemulator 1.4 applies ALTER TABLE to its storage but not to the
+            # table's metadata; BigQuery itself never takes this branch.
+            current.schema = [*current.schema, schema_field(field)]
+            self._live().update_table(current, ["schema"], retry=self._retry, timeout=self.timeout)
+
+    @override
+    def add_column(self, table: str, field: pa.Field) -> None:
+        column_ddl(validate_field(field))
+        self._ref(table)
+        with self._lock, _translated_errors():
+            if field.name.lower() not in self._names(self._get(table)):
+                self._add(table, field)
+
+    @override
+    def missing_columns(self, table: str, schema: pa.Schema) -> list[pa.Field]:
+        self._ref(table)
+        with self._lock, _translated_errors():
+            have = self._names(self._get(table))
+        return [f for f in schema if f.name.lower() not in have]
+
+    # -- writes ---------------------------------------------------------------
+
+    @override
+    def write(self, table: str, data: pa.Table) -> None:
+        self._ref(table)
+        for field in validate_schema(data.schema):
+            ddl_type(field.type)  # refuse unsupported types before any request
+        data = first_occurrences(data)
+        with self._lock, _translated_errors():
+            current = self._get(table)
+            added = [f for f in data.schema if f.name.lower() not in self._names(current)]
+            for field in added:
+                self._add(table, field)
+            if added:
+                current = self._get(table)
+            if not data.num_rows or not data.num_columns:
+                return
+            data = self._unwritten(table, current, data)
+            if not data.num_rows:
+                return
+            if self.write_mode == "streaming":
+                self._stream(table, data)
+            else:
+                self._load(table, current, data)
+
+    def _unwritten(self, table: str, current: bigquery.Table, data: pa.Table) -> pa.Table:
+        """``data`` less the rows whose id the table already holds."""
+        if "id" not in data.column_names or "id" not in self._names(current):
+            return data
+        ids = [v for v in data.column("id").to_pylist() if v is not None]
+        dates: list[dt.date] | None = None
+        field = self.partition_field
+        if (
+            field
+            and field in data.column_names
+            and field.lower() in self._names(current)
+            and pa.types.is_date(data.schema.field(field).type)
+        ):
+            dates = sorted({d for d in data.column(field).to_pylist() if d is not None})
+        known = self._lookup(table, ids, dates)
+        if not known:
+            return data
+        keep = [v is None or v not in known for v in data.column("id").to_pylist()]
+        return data.filter(pa.array(keep, pa.bool_()))
+
+    def _lookup(self, table: str, ids: Sequence[str], dates: Sequence[dt.date] | None) -> set[str]:
+        """The ids among ``ids`` in ``table``, searched in ``dates``' partitions if given."""
+        from google.cloud.bigquery import ArrayQueryParameter
+
+        where = ""
+        if dates is not None:
+            column = quote(self.partition_field or "")
+            where = f" AND ({column} IN UNNEST(@dates) OR {column} IS NULL)"
+        found: set[str] = set()
+        wanted = list(dict.fromkeys(str(i) for i in ids))
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            parameters = [
+                ArrayQueryParameter("ids", "STRING", wanted[start : start + _LOOKUP_CHUNK])
+            ]
+            if dates is not None:
+                parameters.append(ArrayQueryParameter("dates", "DATE", list(dates)))
+            rows = self._run(
+                f"SELECT DISTINCT `id` FROM {self.table_name(table)} "
+                f"WHERE `id` IN UNNEST(@ids){where}",
+                parameters,
+            )
+            found.update(str(row[0]) for row in rows)
+        return found
+
+    def _load(self, table: str, current: bigquery.Table, data: pa.Table) -> None:
+        """One Parquet load job with every column of the table, in its order."""
+        import pyarrow.parquet as pq
+        from google.cloud import bigquery
+
+        by_name = {name.lower(): name for name in data.column_names}
+        columns = [
+            data.column(by_name[f.name.lower()])
+            if f.name.lower() in by_name
+            else pa.nulls(data.num_rows, arrow_type(f))
+            for f in current.schema
+        ]
+        full = pa.Table.from_arrays(columns, names=[f.name for f in current.schema])
+        sink = io.BytesIO()
+        pq.write_table(full, sink, coerce_timestamps="us", allow_truncated_timestamps=True)
+        options = bigquery.ParquetOptions()  # type: ignore[no-untyped-call]  # untyped upstream
+        options.enable_list_inference = True
+        config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
+            create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
+            parquet_options=options,
+        )
+        job = self._live().load_table_from_file(
+            sink,
+            self._ref(table),
+            rewind=True,
+            num_retries=2,
+            job_id_prefix="d8a_load_",
+            location=self.location,
+            job_config=config,
+            timeout=self.timeout,
+        )
+        job.result(retry=self._retry, timeout=self.timeout)
+
+    def _stream(self, table: str, data: pa.Table) -> None:
+        """``insertAll`` in chunks, each row's ``id`` as its insertId."""
+        from google.cloud.bigquery import AutoRowIDs
+
+        rows = [_json_row(row) for row in data.to_pylist()]
+        ids = data.column("id").to_pylist() if "id" in data.column_names else None
+        for start in range(0, len(rows), STREAMING_CHUNK):
+            chunk = slice(start, start + STREAMING_CHUNK)
+            row_ids: Any = AutoRowIDs.DISABLED if ids is None else ids[chunk]
+            errors = self._live().insert_rows_json(
+                self._ref(table),
+                rows[chunk],
+                row_ids=row_ids,
+                retry=self._retry,
+                timeout=self.timeout,
+            )
+            if errors:
+                raise TerminalError(f"BigQuery rejected rows of {table!r}: {errors[:3]}")
+
+    @override
+    def existing_ids(self, table: str, ids: Sequence[str]) -> set[str]:
+        self._ref(table)
+        with self._lock, _translated_errors():
+            if not ids or "id" not in self._names(self._get(table)):
+                return set()
+            return self._lookup(table, ids, None)
+
+    def query(self, sql: str) -> pa.Table:
+        """Run ``sql`` (GoogleSQL, trusted text) and return its rows as Arrow.
+
+        For reading back and for tests; name tables with :meth:`table_name`."""
+        with self._lock, _translated_errors():
+            result: pa.Table = self._run(sql).to_arrow(create_bqstorage_client=False)
+        return result
+
+    @override
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None and self._owned:
+                self._client.close()  # type: ignore[no-untyped-call]  # untyped upstream
+            self._client = None
+
+
+def _check_project(project: str) -> str:
+    if not isinstance(project, str) or not _PROJECT.match(project):
+        raise ConfigurationError(f"invalid BigQuery project id {project!r}")
+    return project
+
+
+def _string(text: str) -> str:
+    """A GoogleSQL string literal."""
+    import json
+
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` as insertAll JSON: ISO dates and times, base64 bytes, no NULL members."""
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return _json_row(value)
+    if isinstance(value, list):
+        return [_json_value(v) for v in value if v is not None]
+    return value
+
+
+def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _json_value(v) for k, v in row.items() if v is not None}
