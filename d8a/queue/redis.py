@@ -119,6 +119,25 @@ class RedisQueue:
         name = f"{self.name}_dead_letters"
         return RedisQueue(self._client, name, group=self.group, prefix=self.prefix)
 
+    def sibling(self, name: str, partitions: int = 1) -> RedisQueue:
+        """Another queue on the same server, group and prefix (the closed queue of
+        :mod:`d8a.sessions.async_closer` is ``sibling("closed")``)."""
+        return RedisQueue(
+            self._client,
+            name,
+            partitions,
+            group=self.group,
+            prefix=self.prefix,
+            claim_after=self.claim_after,
+        )
+
+    def kv(self, name: str) -> Any:
+        """A :class:`~d8a.storage.redis.RedisKV` on the queue's server, in the
+        namespace ``<prefix>:<queue name>:<name>``."""
+        from d8a.storage.redis import RedisKV
+
+        return RedisKV(self._client, f"{self._key}:{name}")
+
     def pending(self) -> int:
         """Tasks published and not yet acknowledged, over every partition."""
         with transient(), self._client.pipeline(transaction=False) as pipe:
