@@ -172,6 +172,24 @@ def test_middleware_answers_collector_paths_and_passes_the_rest(
     assert rows(tmp_path) == [("1.1", "page_view")]
 
 
+def test_metrics_in_the_prometheus_format(pipeline: Pipeline) -> None:
+    client = Client(D8AMiddleware(host_app, pipeline, metrics=True))
+    assert client.get(f"/d8a/g/collect?{QUERY}").status_code == 204
+    assert client.get("/d8a/g/collect?v=2").status_code == 400
+    response = client.get("/d8a/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    text = response.get_data(as_text=True)
+    assert 'd8a_requests_total{status="204"} 1.0' in text
+    assert 'd8a_requests_total{status="400"} 1.0' in text
+    assert "d8a_hits_accepted_total 1.0" in text
+    # Without metrics=True the path is the host app's.
+    assert (
+        Client(D8AMiddleware(host_app, pipeline)).get("/d8a/metrics").data == b"host /d8a/metrics"
+    )
+    assert Client(collector_app(pipeline, metrics=True)).get("/metrics").status_code == 200
+
+
 def test_flask_app_with_the_middleware(pipeline: Pipeline, tmp_path: Path) -> None:
     app = Flask(__name__)
 

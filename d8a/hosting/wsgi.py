@@ -59,6 +59,7 @@ MAX_BODY_BYTES = 1024 * 1024
 """Default cap on a request body; gtag batches stay far below it."""
 
 _HEADER_KEYS = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
+_PROMETHEUS = {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
 
 
 class BodyError(Exception):
@@ -152,7 +153,13 @@ def _send(response: Response, start_response: StartResponse) -> list[bytes]:
     return [response.body]
 
 
-def _ingest(pipeline: Pipeline, environ: WSGIEnvironment, path: str, max_body: int) -> Response:
+def _answer(
+    pipeline: Pipeline, environ: WSGIEnvironment, path: str, max_body: int, metrics: bool
+) -> Response:
+    if metrics and path == "/metrics" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        from d8a.metrics import prometheus_text
+
+        return Response(200, _PROMETHEUS, prometheus_text(pipeline.metrics()))
     # The time is taken before the body is read: it is when the hit arrived.
     received_at = pipeline.clock.now()
     try:
@@ -168,10 +175,18 @@ def _ingest(pipeline: Pipeline, environ: WSGIEnvironment, path: str, max_body: i
 class CollectorApp:
     """A WSGI app that answers every request with the pipeline (see :func:`collector_app`)."""
 
-    def __init__(self, pipeline: Pipeline, *, prefix: str = "", max_body: int = MAX_BODY_BYTES):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        prefix: str = "",
+        max_body: int = MAX_BODY_BYTES,
+        metrics: bool = False,
+    ) -> None:
         self.pipeline = pipeline
         self.prefix = _normalised_prefix(prefix)
         self.max_body = max_body
+        self.metrics = metrics
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = _wsgi_text(str(environ.get("PATH_INFO") or "/"))
@@ -181,22 +196,31 @@ class CollectorApp:
                 reason = f"no endpoint at {path}".encode()
                 return _send(Response(404, {"Content-Type": "text/plain"}, reason), start_response)
             path = path[len(self.prefix) :]
-        return _send(_ingest(self.pipeline, environ, path, self.max_body), start_response)
+        answer = _answer(self.pipeline, environ, path, self.max_body, self.metrics)
+        return _send(answer, start_response)
 
 
 def collector_app(
-    pipeline: Pipeline, *, prefix: str = "", max_body: int = MAX_BODY_BYTES
+    pipeline: Pipeline,
+    *,
+    prefix: str = "",
+    max_body: int = MAX_BODY_BYTES,
+    metrics: bool = False,
 ) -> CollectorApp:
     """A WSGI app serving the pipeline's collector endpoints (and ``/healthz``) under
-    ``prefix``; anything else gets the pipeline's 404."""
-    return CollectorApp(pipeline, prefix=prefix, max_body=max_body)
+    ``prefix``; anything else gets the pipeline's 404.
+
+    ``metrics``: also answer ``GET <prefix>/metrics`` in the Prometheus text format
+    (needs ``d8a[server]``); each web process counts its own requests."""
+    return CollectorApp(pipeline, prefix=prefix, max_body=max_body, metrics=metrics)
 
 
 class D8AMiddleware:
     """WSGI middleware: collector paths under ``prefix`` go to the pipeline, the rest to ``app``.
 
     The collector paths are the configured protocols' endpoints (``/g/collect``
-    for GA4) and ``/healthz``, each under the prefix."""
+    for GA4) and ``/healthz``, each under the prefix, plus ``/metrics`` with
+    ``metrics=True``."""
 
     def __init__(
         self,
@@ -205,21 +229,23 @@ class D8AMiddleware:
         *,
         prefix: str = "/d8a",
         max_body: int = MAX_BODY_BYTES,
+        metrics: bool = False,
     ) -> None:
         self.app = app
         self.pipeline = pipeline
         self.prefix = _normalised_prefix(prefix)
         self.max_body = max_body
-        self.paths = frozenset(
-            self.prefix + path for path in (*pipeline.receiver.paths, "/healthz")
-        )
+        self.metrics = metrics
+        extra = ("/healthz", "/metrics") if metrics else ("/healthz",)
+        self.paths = frozenset(self.prefix + path for path in (*pipeline.receiver.paths, *extra))
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = _wsgi_text(str(environ.get("PATH_INFO") or "/"))
         if path not in self.paths:
             return self.app(environ, start_response)
         inner = path[len(self.prefix) :]
-        return _send(_ingest(self.pipeline, environ, inner, self.max_body), start_response)
+        answer = _answer(self.pipeline, environ, inner, self.max_body, self.metrics)
+        return _send(answer, start_response)
 
 
 class BackgroundWorker:
