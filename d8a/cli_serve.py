@@ -31,7 +31,7 @@ from d8a.cli_worker import apply_backend_args
 from d8a.config_file import builder_from_config
 from d8a.errors import ConfigurationError, MissingDependencyError
 
-__all__ = ["JsonLogFormatter", "add_serve_options", "serve"]
+__all__ = ["JsonLogFormatter", "add_serve_options", "configure_logging", "serve"]
 
 DEFAULT_WAREHOUSE = "sqlite:///events.db"
 """The warehouse ``d8a serve`` writes when neither the config nor ``--warehouse`` names one."""
@@ -77,6 +77,14 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         help="collector only: separate `d8a worker` processes consume the queue",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="collector processes on the one socket (N > 1 needs a SQLite or Redis queue); "
+        "the worker runs in the parent process",
+    )
+    parser.add_argument(
         "--batch",
         type=int,
         default=0,
@@ -103,7 +111,8 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
 
 
-def _configure_logging(level: str, fmt: str) -> None:
+def configure_logging(level: str, fmt: str) -> None:
+    """Log records of every logger to stderr at ``level``, as text or JSON lines."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonLogFormatter())
@@ -125,56 +134,108 @@ def _listen(host: str, port: int) -> socket.socket:
 def serve(args: argparse.Namespace, config: dict[str, object]) -> int:
     """Run the collector (and worker) until SIGTERM/SIGINT; 0 after a clean stop."""
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401  # fail early, before the pipeline is built
     except ImportError as exc:
         raise MissingDependencyError("uvicorn", "server") from exc
-    from d8a.hosting.asgi import collector_app
-
     apply_backend_args(args, config)
     if args.protocols:
         config["protocols"] = [p.strip() for p in args.protocols.split(",") if p.strip()]
     config.setdefault("warehouse", DEFAULT_WAREHOUSE)
     if args.batch < 0:
         raise ConfigurationError(f"--batch must be 0 or more, not {args.batch}")
+    if args.workers < 1:
+        raise ConfigurationError(f"--workers must be 1 or more, not {args.workers}")
     builder = builder_from_config(config)
     if args.batch:
         builder.batching(args.batch, args.batch_delay)
-    _configure_logging(args.log_level, args.log_format)
+    configure_logging(args.log_level, args.log_format)
     with builder.build() as pipeline:
-        if not args.run_worker and not pipeline.queue_is_durable:
+        if not pipeline.queue_is_durable and (not args.run_worker or args.workers > 1):
+            option = "--no-worker" if not args.run_worker else "--workers"
             raise ConfigurationError(
-                "--no-worker needs a queue other processes can read: give --queue sqlite:///... "
-                "or redis://..."
+                f"{option} needs a queue other processes can read: give --queue "
+                "sqlite:///... or redis://..."
             )
         sock = _listen(args.host, args.port)
         host, port = sock.getsockname()[:2]
-        app = collector_app(pipeline, prefix=args.prefix, worker=args.run_worker, metrics=True)
-        server_config = uvicorn.Config(
-            app,
-            lifespan="on",
-            http=args.http,
-            loop=args.loop,
-            access_log=args.access_log,
-            log_config=None,
-            log_level=args.log_level.lower(),
-            timeout_graceful_shutdown=30,
-        )
-        server = _announcing_server(server_config, f"http://{host}:{port}", args.run_worker)
-        # uvicorn re-raises the signal that stopped it once it is done; this handler
-        # takes it, so that the pipeline below is closed and the exit status is 0.
-        previous = {
-            sig: signal.signal(sig, _ignore_signal) for sig in (signal.SIGTERM, signal.SIGINT)
-        }
-        try:
-            server.run(sockets=[sock])
-        except SystemExit:  # uvicorn's exit when the lifespan startup failed
+        if args.workers > 1:
+            _serve_processes(args, config, pipeline, sock, f"http://{host}:{port}")
+        elif not _serve_one(args, pipeline, sock, f"http://{host}:{port}"):
             return 1
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            sock.close()
     print("d8a serve: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _serve_one(args: argparse.Namespace, pipeline: Any, sock: socket.socket, url: str) -> bool:
+    """Serve in this process until SIGTERM/SIGINT; False if the lifespan startup failed."""
+    import uvicorn
+
+    from d8a.hosting.asgi import collector_app
+
+    app = collector_app(pipeline, prefix=args.prefix, worker=args.run_worker, metrics=True)
+    server_config = uvicorn.Config(
+        app,
+        lifespan="on",
+        http=args.http,
+        loop=args.loop,
+        access_log=args.access_log,
+        log_config=None,
+        log_level=args.log_level.lower(),
+        timeout_graceful_shutdown=30,
+    )
+    server = _announcing_server(server_config, url, args.run_worker)
+    # uvicorn re-raises the signal that stopped it once it is done; this handler
+    # takes it, so that the caller closes the pipeline and exits 0.
+    previous = {sig: signal.signal(sig, _ignore_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        server.run(sockets=[sock])
+    except SystemExit:  # uvicorn's exit when the lifespan startup failed
+        return False
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    return True
+
+
+def _serve_processes(
+    args: argparse.Namespace,
+    config: dict[str, object],
+    pipeline: Any,
+    sock: socket.socket,
+    url: str,
+) -> None:
+    from d8a.hosting.asgi_processes import serve_processes
+
+    spec = {
+        "config": config,
+        "prefix": args.prefix,
+        "batch": args.batch,
+        "batch_delay": args.batch_delay,
+        "log_level": args.log_level,
+        "log_format": args.log_format,
+    }
+    mode = f"{args.workers} collector processes" + (", worker" if args.run_worker else "")
+    # The socket listens already: connections wait in its backlog until a process takes them.
+    print(f"d8a serve: listening on {url} ({mode})", file=sys.stderr, flush=True)
+    options = {
+        "http": args.http,
+        "loop": args.loop,
+        "access_log": args.access_log,
+        "log_level": args.log_level.lower(),
+        "timeout_graceful_shutdown": 30,
+    }
+    try:
+        serve_processes(
+            pipeline,
+            sock,
+            spec,
+            processes=args.workers,
+            run_worker=args.run_worker,
+            uvicorn_options=options,
+        )
+    finally:
+        sock.close()
 
 
 def _ignore_signal(signum: int, frame: FrameType | None) -> None:

@@ -42,7 +42,7 @@ def stop(process: subprocess.Popen[str]) -> str:
     return rest
 
 
-def send(url: str, hits: range, clients: int) -> None:
+def send(url: str, hits: range, clients: int, close: bool = False) -> None:
     with httpx.Client(base_url=url, timeout=30) as client:
         for n in hits:
             cid = f"c{n % clients}"
@@ -50,6 +50,8 @@ def send(url: str, hits: range, clients: int) -> None:
                 {"v": "2", "tid": "G-1", "cid": cid, "en": "page_view", "dl": f"https://x/p{n}"}
             )
             headers = {"User-Agent": f"agent-{cid}"}  # no session stamp shared across clients
+            if close:
+                headers["Connection"] = "close"
             assert client.get(f"/g/collect?{query}", headers=headers).status_code == 204
 
 
@@ -96,6 +98,58 @@ def test_sigterm_keeps_open_sessions_and_a_restart_goes_on_with_them(tmp_path: P
         .build() as pipeline
     ):
         pipeline.flush()  # close what is open, as the end of the day would
+    found = rows(tmp_path / "events.db")
+    assert sorted(page for _, _, page in found) == sorted(f"https://x/p{n}" for n in range(40))
+    assert sessions_per_client(found) == {"c0": 1, "c1": 1, "c2": 1, "c3": 1}
+
+
+def test_redis_queue_and_state_with_partitions_over_a_restart(
+    tmp_path: Path, redis_url: str
+) -> None:
+    backends = (
+        *("--queue", redis_url, "--state", redis_url, "--partitions", "4"),
+        *("--warehouse", f"sqlite:///{tmp_path / 'events.db'}"),
+    )
+    server, url = start(*backends)
+    send(url, range(0, 24), clients=6)
+    stop(server)
+    server, url = start(*backends)
+    send(url, range(24, 48), clients=6)
+    stop(server)
+    assert rows(tmp_path / "events.db") == []  # every session still open, in Redis
+    with (
+        Pipeline.builder()
+        .queue(redis_url)
+        .state(redis_url)
+        .partitions(4)
+        .warehouse(f"sqlite:///{tmp_path / 'events.db'}")
+        .build()
+    ) as pipeline:
+        pipeline.flush()
+    found = rows(tmp_path / "events.db")
+    assert sorted(page for _, _, page in found) == sorted(f"https://x/p{n}" for n in range(48))
+    assert sessions_per_client(found) == {f"c{n}": 1 for n in range(6)}
+
+
+def test_two_collector_processes_and_the_worker_in_the_parent(tmp_path: Path) -> None:
+    backends = (
+        *("--queue", f"sqlite:///{tmp_path / 'queue.db'}"),
+        *("--state", f"sqlite:///{tmp_path / 'state.db'}"),
+        *("--warehouse", f"sqlite:///{tmp_path / 'events.db'}"),
+    )
+    # --batch with a long delay: only the SIGTERM of each collector process publishes
+    server, url = start(*backends, "--workers", "2", "--batch", "1000", "--batch-delay", "600")
+    send(url, range(40), clients=4, close=True)  # a connection each: both processes take some
+    log = stop(server)
+    assert log.count("Application shutdown complete") == 2
+    with (
+        Pipeline.builder()
+        .queue(f"sqlite:///{tmp_path / 'queue.db'}")
+        .state(f"sqlite:///{tmp_path / 'state.db'}")
+        .warehouse(f"sqlite:///{tmp_path / 'events.db'}")
+        .build() as pipeline
+    ):
+        pipeline.flush()
     found = rows(tmp_path / "events.db")
     assert sorted(page for _, _, page in found) == sorted(f"https://x/p{n}" for n in range(40))
     assert sessions_per_client(found) == {"c0": 1, "c1": 1, "c2": 1, "c3": 1}
@@ -172,6 +226,9 @@ def test_bad_options_are_clear_errors(tmp_path: Path) -> None:
     memory = run_serve("--no-worker", "--port", "0")
     assert memory.returncode == 2
     assert "--no-worker needs a queue" in memory.stderr
+    processes = run_serve("--workers", "2", "--port", "0")
+    assert processes.returncode == 2
+    assert "--workers needs a queue" in processes.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

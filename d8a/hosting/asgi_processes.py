@@ -1,0 +1,92 @@
+"""``d8a serve --workers N``: N collector processes on one socket, the worker in the parent.
+
+A Python process serves HTTP on about one core (the GIL), so more cores need
+more processes. The parent binds the socket, starts the pipeline's worker
+thread (unless ``--no-worker``) and has uvicorn's process supervisor run N
+collector processes that accept on the shared socket and publish to the
+queue, which must therefore be one that processes share (SQLite or Redis).
+Each collector process builds its pipeline from the same configuration,
+passed in the environment variable :data:`PROCESS_SPEC` as JSON.
+
+SIGTERM to the parent stops the collector processes (each finishes its
+requests in flight and publishes its batched hits), then the worker thread
+consumes what is queued; open protosessions stay in the state store.
+``/metrics`` answers with the counters of the collector process that took the
+request (requests and hits of that process only, no worker keys).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import socket
+from typing import Any
+
+from d8a.config_file import builder_from_config
+from d8a.errors import ConfigurationError
+from d8a.pipeline import Pipeline
+
+__all__ = ["PROCESS_SPEC", "collector_process_app", "serve_processes"]
+
+PROCESS_SPEC = "D8A_SERVE_PROCESS"
+"""The environment variable that hands the configuration to the collector processes."""
+
+
+def collector_process_app() -> Any:
+    """The ASGI app of one collector process (an uvicorn app factory)."""
+    from d8a.cli_serve import configure_logging
+    from d8a.hosting.asgi import collector_app
+
+    spec = json.loads(os.environ[PROCESS_SPEC])
+    configure_logging(spec["log_level"], spec["log_format"])
+    builder = builder_from_config(spec["config"])
+    if spec["batch"]:
+        builder.batching(spec["batch"], spec["batch_delay"])
+    pipeline = builder.build()
+    return collector_app(pipeline, prefix=spec["prefix"], worker=False, metrics=True)
+
+
+def serve_processes(
+    pipeline: Pipeline,
+    sock: socket.socket,
+    spec: dict[str, Any],
+    *,
+    processes: int,
+    run_worker: bool,
+    uvicorn_options: dict[str, Any],
+) -> None:
+    """Run ``processes`` collector processes on ``sock`` until SIGTERM/SIGINT, with the
+    worker of ``pipeline`` in a thread of this process when ``run_worker``."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    try:
+        os.environ[PROCESS_SPEC] = json.dumps(spec)
+    except TypeError as exc:
+        raise ConfigurationError(f"--workers: the configuration is not JSON: {exc}") from None
+    config = uvicorn.Config(
+        "d8a.hosting.asgi_processes:collector_process_app",
+        factory=True,
+        workers=processes,
+        lifespan="on",
+        log_config=None,
+        **uvicorn_options,
+    )
+    worker = pipeline.worker() if run_worker else None
+    if worker is not None:
+        worker.start()
+    try:
+        supervisor: Any
+        if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn
+            supervisor = Multiprocess(  # type: ignore[call-arg]  # the older signature
+                config, target=uvicorn.Server(config).run, sockets=[sock]
+            )
+        else:
+            supervisor = Multiprocess(config, sockets=[sock])
+        supervisor.run()
+    finally:
+        pipeline.storage.flush()
+        if worker is not None:
+            worker.stop()
+            worker.run_until_empty()  # what the collectors published while stopping
