@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from d8a import Pipeline
 from d8a.testing import ga4_request
 
 ROOT = Path(__file__).parent.parent
@@ -143,6 +144,17 @@ def wait_until_up(port: int, path: str = "/d8a/healthz", timeout: float = 90.0) 
         time.sleep(0.1)
 
 
+def pipeline_on(tmp: Path) -> Pipeline:
+    """A pipeline on the SQLite queue, state and warehouse of :func:`backend_env`."""
+    return (
+        Pipeline.builder()
+        .queue(f"sqlite:///{tmp / 'queue.db'}")
+        .state(f"sqlite:///{tmp / 'state.db'}")
+        .warehouse(f"sqlite:///{tmp / 'events.db'}")
+        .build()
+    )
+
+
 def query_rows(tmp: Path, sql: str, database: str = "events.db") -> list[tuple[Any, ...]]:
     """Rows of ``sql`` on the warehouse in ``tmp`` ([] before the table exists)."""
     try:
@@ -238,17 +250,25 @@ def test_example_server_turns_hits_into_rows(example: str, tmp_path: Path) -> No
         assert send(port, ga4_request(tid=None, received_at=None)) == 400
         expected = 4 * 6 + 4 * 2  # two batched requests per visitor carry a second hit
         wait_for_row_count(tmp_path, expected)  # the sessions closed after 2 idle seconds
+        # Hits just before SIGTERM: queued or in open sessions, kept for the next start.
+        late = [ga4_request(cid="late.1", en=f"late_{n}", received_at=None) for n in range(3)]
+        assert [send(port, request) for request in late] == [204] * 3
     finally:
         code = server.stop()
     assert code == 0, server.output
     assert "Traceback" not in server.output
+    with pipeline_on(tmp_path) as restarted:  # the next start, closing every session
+        restarted.flush()
+    late_rows = query_rows(tmp_path, "SELECT name FROM events WHERE client_id = 'late.1'")
+    assert sorted(late_rows) == [("late_0",), ("late_1",), ("late_2",)]
+    expected += 3
     assert query_rows(tmp_path, "SELECT count(*), count(DISTINCT id) FROM events") == [
         (expected, expected)
     ]
     sessions = query_rows(
         tmp_path,
         "SELECT client_id, count(DISTINCT session_id), max(session_total_events) "
-        "FROM events GROUP BY client_id ORDER BY client_id",
+        "FROM events WHERE client_id != 'late.1' GROUP BY client_id ORDER BY client_id",
     )
     assert sessions == [(f"{v}.1", 1, 8) for v in range(4)]
     pages = query_rows(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import io
 import sqlite3
 import threading
 import time
@@ -265,6 +266,26 @@ def test_a_chunked_body_is_capped_too() -> None:
     unterminated = environ(b"en=a")
     del unterminated["wsgi.input_terminated"]
     assert request_from_environ(unterminated)["body"] == b""
+
+
+def test_a_short_or_unreadable_body_is_a_400() -> None:
+    class Broken(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            raise ConnectionResetError("peer went away")
+
+    def environ(length: str, stream: io.BytesIO) -> dict[str, Any]:
+        built = EnvironBuilder(method="POST", path="/g/collect").get_environ()
+        return {**built, "CONTENT_LENGTH": length, "wsgi.input": stream}
+
+    for length, stream, reason in (
+        ("10", io.BytesIO(b"en=a"), "shorter than its Content-Length 10"),
+        ("4", Broken(b"en=a"), "could not read the request body"),
+        ("²", io.BytesIO(b"en=a"), "invalid Content-Length"),
+        ("-1", io.BytesIO(b"en=a"), "invalid Content-Length"),
+    ):
+        with pytest.raises(BodyError, match=reason) as raised:
+            request_from_environ(environ(length, stream))
+        assert raised.value.response.status == 400
 
 
 def test_non_ascii_paths_and_headers_are_decoded_as_utf8() -> None:

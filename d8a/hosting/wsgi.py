@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_BODY_BYTES",
     "BackgroundWorker",
+    "BodyError",
     "CollectorApp",
     "D8AMiddleware",
     "collector_app",
@@ -85,7 +86,7 @@ def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
     if stream is None:
         return b""
     if text:
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit()):
             raise BodyError(400, f"invalid Content-Length {text[:40]!r}")
         length = int(text)
         if length > limit:
@@ -99,10 +100,12 @@ def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
         return b""  # PEP 3333: without a length, reading may block forever
     try:
         body = bytes(stream.read(to_read))
-    except (OSError, ValueError) as exc:
-        raise BodyError(400, f"could not read the request body: {exc}") from None
+    except Exception as exc:  # servers raise their own "client disconnected" errors
+        raise BodyError(400, f"could not read the request body: {exc!r}") from None
     if len(body) > limit:
         raise BodyError(413, f"request body larger than the {limit}-byte limit")
+    if text and len(body) < to_read:
+        raise BodyError(400, f"request body shorter than its Content-Length {to_read}")
     return body
 
 
