@@ -25,29 +25,33 @@ request did arrive. Duplicate ids inside one batch keep the first.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import io
-import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from decimal import Decimal
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 from typing_extensions import override
 
-from d8a.errors import (
-    ConfigurationError,
-    MissingDependencyError,
-    TableNotFoundError,
-    TerminalError,
-    TransientError,
-)
+from d8a.errors import ConfigurationError, TableNotFoundError, TerminalError
 from d8a.warehouse._arrow import first_occurrences, validate_field, validate_schema
 from d8a.warehouse.base import Driver, validate_identifier
-from d8a.warehouse.bigquery_types import arrow_type, column_ddl, ddl_type, quote, schema_field
+from d8a.warehouse.bigquery_client import (
+    anonymous_credentials,
+    check_project,
+    make_client,
+    translated_errors,
+)
+from d8a.warehouse.bigquery_types import (
+    arrow_type,
+    column_ddl,
+    ddl_type,
+    insert_all_row,
+    quote,
+    schema_field,
+    sql_string,
+)
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -58,61 +62,6 @@ WriteMode = Literal["load", "streaming"]
 STREAMING_CHUNK = 500
 """Rows per ``insertAll`` request (BigQuery's recommendation)."""
 _LOOKUP_CHUNK = 10_000
-_PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:_-]{0,127}$")
-
-
-@contextmanager
-def _translated_errors() -> Iterator[None]:
-    """NotFound becomes TableNotFoundError; server, network and deadline errors TransientError."""
-    import concurrent.futures
-
-    import requests
-    from google.api_core import exceptions
-
-    try:
-        yield
-    except exceptions.NotFound as exc:
-        raise TableNotFoundError(f"BigQuery: {exc}") from exc
-    except (
-        exceptions.RetryError,
-        exceptions.ServerError,
-        exceptions.TooManyRequests,
-        requests.exceptions.ConnectionError,
-        requests.exceptions.Timeout,
-        concurrent.futures.TimeoutError,
-    ) as exc:
-        raise TransientError(f"BigQuery: {exc}") from exc
-
-
-def anonymous_credentials() -> Any:
-    """google-auth's anonymous credentials, for an emulator's endpoint."""
-    try:
-        from google.auth.credentials import AnonymousCredentials
-    except ImportError as exc:
-        raise MissingDependencyError("google-cloud-bigquery", "bigquery") from exc
-    return AnonymousCredentials()  # type: ignore[no-untyped-call]  # untyped upstream
-
-
-def _client(
-    project: str | None, credentials: Any, location: str | None, client_options: Any
-) -> bigquery.Client:
-    try:
-        from google.cloud import bigquery
-    except ImportError as exc:
-        raise MissingDependencyError("google-cloud-bigquery", "bigquery") from exc
-    from google.auth.exceptions import DefaultCredentialsError
-
-    try:
-        return bigquery.Client(
-            project=project,
-            credentials=credentials,
-            location=location,
-            client_options=client_options,
-        )
-    except DefaultCredentialsError as exc:
-        raise ConfigurationError(
-            f"no Google credentials: set GOOGLE_APPLICATION_CREDENTIALS or pass credentials ({exc})"
-        ) from exc
 
 
 class BigQueryDriver(Driver):
@@ -154,11 +103,11 @@ class BigQueryDriver(Driver):
         self._owned = client is None
         if client is None:
             if project is not None:
-                _check_project(project)
+                check_project(project)
             if isinstance(client_options, Mapping):
                 client_options = dict(client_options)
-            client = _client(project, credentials, location, client_options)
-        self.project = _check_project(project or str(client.project))
+            client = make_client(project, credentials, location, client_options)
+        self.project = check_project(project or str(client.project))
         self._client: bigquery.Client | None = client
         from google.cloud.bigquery.retry import DEFAULT_JOB_RETRY, DEFAULT_RETRY
 
@@ -221,7 +170,7 @@ class BigQueryDriver(Driver):
                 partition = f" PARTITION BY DATE({quote(field)})"
         statements = [f"CREATE TABLE IF NOT EXISTS `{ref}` ({columns}){partition}"]
         if not self._dataset_exists():
-            where = f" OPTIONS(location={_string(self.location)})" if self.location else ""
+            where = f" OPTIONS(location={sql_string(self.location)})" if self.location else ""
             statements.insert(
                 0, f"CREATE SCHEMA IF NOT EXISTS `{self.project}.{self.dataset}`{where}"
             )
@@ -229,7 +178,7 @@ class BigQueryDriver(Driver):
 
     def _dataset_exists(self) -> bool:
         try:
-            with self._lock, _translated_errors():
+            with self._lock, translated_errors():
                 self._live().get_dataset(
                     f"{self.project}.{self.dataset}", retry=self._retry, timeout=self.timeout
                 )
@@ -246,7 +195,7 @@ class BigQueryDriver(Driver):
     @override
     def create_table(self, table: str, schema: pa.Schema) -> None:
         statements = self.create_table_sql(table, schema)
-        with self._lock, _translated_errors():
+        with self._lock, translated_errors():
             for sql in statements:
                 self._run(sql)
 
@@ -264,14 +213,14 @@ class BigQueryDriver(Driver):
     def add_column(self, table: str, field: pa.Field) -> None:
         column_ddl(validate_field(field))
         self._ref(table)
-        with self._lock, _translated_errors():
+        with self._lock, translated_errors():
             if field.name.lower() not in self._names(self._get(table)):
                 self._add(table, field)
 
     @override
     def missing_columns(self, table: str, schema: pa.Schema) -> list[pa.Field]:
         self._ref(table)
-        with self._lock, _translated_errors():
+        with self._lock, translated_errors():
             have = self._names(self._get(table))
         return [f for f in schema if f.name.lower() not in have]
 
@@ -283,7 +232,7 @@ class BigQueryDriver(Driver):
         for field in validate_schema(data.schema):
             ddl_type(field.type)  # refuse unsupported types before any request
         data = first_occurrences(data)
-        with self._lock, _translated_errors():
+        with self._lock, translated_errors():
             current = self._get(table)
             added = [f for f in data.schema if f.name.lower() not in self._names(current)]
             for field in added:
@@ -383,7 +332,7 @@ class BigQueryDriver(Driver):
         """``insertAll`` in chunks, each row's ``id`` as its insertId."""
         from google.cloud.bigquery import AutoRowIDs
 
-        rows = [_json_row(row) for row in data.to_pylist()]
+        rows = [insert_all_row(row) for row in data.to_pylist()]
         ids = data.column("id").to_pylist() if "id" in data.column_names else None
         for start in range(0, len(rows), STREAMING_CHUNK):
             chunk = slice(start, start + STREAMING_CHUNK)
@@ -401,7 +350,7 @@ class BigQueryDriver(Driver):
     @override
     def existing_ids(self, table: str, ids: Sequence[str]) -> set[str]:
         self._ref(table)
-        with self._lock, _translated_errors():
+        with self._lock, translated_errors():
             if not ids or "id" not in self._names(self._get(table)):
                 return set()
             return self._lookup(table, ids, None)
@@ -410,7 +359,7 @@ class BigQueryDriver(Driver):
         """Run ``sql`` (GoogleSQL, trusted text) and return its rows as Arrow.
 
         For reading back and for tests; name tables with :meth:`table_name`."""
-        with self._lock, _translated_errors():
+        with self._lock, translated_errors():
             result: pa.Table = self._run(sql).to_arrow(create_bqstorage_client=False)
         return result
 
@@ -420,35 +369,3 @@ class BigQueryDriver(Driver):
             if self._client is not None and self._owned:
                 self._client.close()  # type: ignore[no-untyped-call]  # untyped upstream
             self._client = None
-
-
-def _check_project(project: str) -> str:
-    if not isinstance(project, str) or not _PROJECT.match(project):
-        raise ConfigurationError(f"invalid BigQuery project id {project!r}")
-    return project
-
-
-def _string(text: str) -> str:
-    """A GoogleSQL string literal."""
-    import json
-
-    return json.dumps(text, ensure_ascii=False)
-
-
-def _json_value(value: Any) -> Any:
-    """``value`` as insertAll JSON: ISO dates and times, base64 bytes, no NULL members."""
-    if isinstance(value, dt.date | dt.datetime | dt.time):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return _json_row(value)
-    if isinstance(value, list):
-        return [_json_value(v) for v in value if v is not None]
-    return value
-
-
-def _json_row(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _json_value(v) for k, v in row.items() if v is not None}

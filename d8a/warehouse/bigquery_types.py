@@ -19,14 +19,18 @@ struct<a: T, …>                STRUCT<a T, …> / RECORD
 =============================  ==============================================
 
 uint64, maps, lists of lists and other types raise ConfigurationError. Only
-the module's functions that build ``SchemaField`` objects import
-google-cloud-bigquery.
+:func:`schema_field` imports google-cloud-bigquery. :func:`insert_all_row`
+encodes values for streaming inserts.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -38,7 +42,15 @@ from d8a.warehouse.base import validate_identifier
 if TYPE_CHECKING:
     from google.cloud.bigquery import SchemaField
 
-__all__ = ["arrow_type", "column_ddl", "ddl_type", "quote", "schema_field"]
+__all__ = [
+    "arrow_type",
+    "column_ddl",
+    "ddl_type",
+    "insert_all_row",
+    "quote",
+    "schema_field",
+    "sql_string",
+]
 
 # DDL name -> the legacy name the tables API reports.
 _API_NAMES = {"INT64": "INTEGER", "FLOAT64": "FLOAT", "BOOL": "BOOLEAN"}
@@ -118,7 +130,7 @@ def column_ddl(field: pa.Field) -> str:
     sql = f"{quote(validate_field(field).name)} {ddl_type(field.type)}"
     description = _description(field)
     if description:
-        sql += f" OPTIONS(description={json.dumps(description, ensure_ascii=False)})"
+        sql += f" OPTIONS(description={sql_string(description)})"
     return sql
 
 
@@ -147,3 +159,28 @@ def arrow_type(field: SchemaField) -> pa.DataType:
     else:  # GEOGRAPHY, JSON, RANGE…: columns d8a never creates; text holds their NULLs
         base = pa.string()
     return pa.list_(base) if field.mode == "REPEATED" else base
+
+
+def sql_string(text: str) -> str:
+    """A GoogleSQL string literal."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _json_value(value: Any) -> Any:
+    """``value`` as insertAll JSON: ISO dates and times, base64 bytes, no NULL members."""
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return insert_all_row(value)
+    if isinstance(value, list):
+        return [_json_value(v) for v in value if v is not None]
+    return value
+
+
+def insert_all_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A row of ``Table.to_pylist()`` as insertAll JSON (NULLs left out)."""
+    return {k: _json_value(v) for k, v in row.items() if v is not None}
