@@ -103,10 +103,9 @@ def _start(venv: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
         args += ["--rest-port", str(port), "--grpc-host", "127.0.0.1", "--grpc-port", "0"]
         args += ["--ephemeral", "--project", PROJECT, "--log-level", "warning"]
         args += ["--log-format", "console"]
+        env = {**_emulator_env(venv), "TMPDIR": str(log.parent)}  # its uploads go there
         with open(log, "ab") as output:
-            process = subprocess.Popen(
-                args, stdout=output, stderr=subprocess.STDOUT, env=_emulator_env(venv)
-            )
+            process = subprocess.Popen(args, stdout=output, stderr=subprocess.STDOUT, env=env)
         endpoint = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + _READY_TIMEOUT
         while time.monotonic() < deadline and process.poll() is None:

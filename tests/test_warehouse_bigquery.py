@@ -17,6 +17,8 @@ import pyarrow as pa
 import pytest
 from google.api_core.client_options import ClientOptions
 from google.cloud import bigquery
+from hypothesis import given
+from hypothesis import strategies as st
 
 import d8a
 from d8a.columns.base import describe_field
@@ -37,7 +39,13 @@ from d8a.testing.driver_conformance import (
 )
 from d8a.warehouse import Driver, driver_from_url
 from d8a.warehouse.bigquery import BigQueryDriver, anonymous_credentials
-from d8a.warehouse.bigquery_types import arrow_type, column_ddl, ddl_type, schema_field
+from d8a.warehouse.bigquery_types import (
+    arrow_type,
+    column_ddl,
+    ddl_type,
+    insert_all_row,
+    schema_field,
+)
 from tests.conftest import T0, ga4
 from tests.conftest_bigquery import PROJECT
 
@@ -157,6 +165,64 @@ def test_type_mapping_ddl() -> None:
             ddl_type(unsupported)
     with pytest.raises(ConfigurationError):
         schema_field(pa.field("x", pa.list_(pa.list_(pa.int64()))))
+
+
+SCALARS = [
+    (pa.string(), pa.string()),
+    (pa.int8(), pa.int64()),
+    (pa.uint32(), pa.int64()),
+    (pa.int64(), pa.int64()),
+    (pa.float32(), pa.float64()),
+    (pa.float64(), pa.float64()),
+    (pa.bool_(), pa.bool_()),
+    (pa.timestamp("s", tz="UTC"), pa.timestamp("us", tz="UTC")),
+    (pa.timestamp("ns"), pa.timestamp("us")),
+    (pa.date32(), pa.date32()),
+    (pa.binary(), pa.binary()),
+    (pa.decimal128(12, 3), pa.decimal128(38, 9)),
+]
+NAMES = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True)
+
+
+def _struct(members: list[tuple[str, tuple[pa.DataType, pa.DataType]]]) -> tuple[pa.DataType, ...]:
+    given = pa.struct([(name, types[0]) for name, types in members])
+    return given, pa.struct([(name, types[1]) for name, types in members])
+
+
+# (an Arrow type, the Arrow type BigQuery gives back for it)
+TYPES = st.recursive(
+    st.sampled_from(SCALARS),
+    lambda inner: st.one_of(
+        inner.filter(lambda t: not pa.types.is_list(t[0])).map(
+            lambda t: (pa.list_(t[0]), pa.list_(t[1]))
+        ),
+        st.lists(st.tuples(NAMES, inner), min_size=1, max_size=4, unique_by=lambda m: m[0]).map(
+            _struct
+        ),
+    ),
+    max_leaves=8,
+)
+
+
+@given(TYPES)
+def test_every_mapped_type_comes_back_as_its_bigquery_equivalent(
+    types: tuple[pa.DataType, pa.DataType],
+) -> None:
+    given_type, loaded_type = types
+    field = pa.field("column", given_type)
+    assert arrow_type(schema_field(field)) == loaded_type
+    ddl = ddl_type(given_type)
+    assert ddl.count("<") == ddl.count(">")
+    assert ddl.startswith("ARRAY<") == pa.types.is_list(given_type)
+
+
+@given(st.lists(st.one_of(st.none(), st.text(), st.integers(), st.binary(), st.dates())))
+def test_streamed_rows_are_json_without_nulls(values: list[object]) -> None:
+    import json
+
+    row = insert_all_row({"list": values, "record": {"a": values[0] if values else None}})
+    assert None not in json.loads(json.dumps(row)).get("list", [])
+    assert "a" not in row["record"] or row["record"]["a"] is not None
 
 
 def test_created_columns_have_the_mapped_types(bq_client: bigquery.Client, dataset: str) -> None:
