@@ -30,8 +30,16 @@ from typing import Any
 from d8a.cli_worker import apply_backend_args
 from d8a.config_file import builder_from_config
 from d8a.errors import ConfigurationError, MissingDependencyError
+from d8a.hosting.asgi_batching import BackgroundBatching
+from d8a.pipeline import Pipeline
 
-__all__ = ["JsonLogFormatter", "add_serve_options", "configure_logging", "serve"]
+__all__ = [
+    "JsonLogFormatter",
+    "add_serve_options",
+    "batch_in_background",
+    "configure_logging",
+    "serve",
+]
 
 DEFAULT_WAREHOUSE = "sqlite:///events.db"
 """The warehouse ``d8a serve`` writes when neither the config nor ``--warehouse`` names one."""
@@ -145,11 +153,8 @@ def serve(args: argparse.Namespace, config: dict[str, object]) -> int:
         raise ConfigurationError(f"--batch must be 0 or more, not {args.batch}")
     if args.workers < 1:
         raise ConfigurationError(f"--workers must be 1 or more, not {args.workers}")
-    builder = builder_from_config(config)
-    if args.batch:
-        builder.batching(args.batch, args.batch_delay)
     configure_logging(args.log_level, args.log_format)
-    with builder.build() as pipeline:
+    with builder_from_config(config).build() as pipeline:
         if not pipeline.queue_is_durable and (not args.run_worker or args.workers > 1):
             option = "--no-worker" if not args.run_worker else "--workers"
             raise ConfigurationError(
@@ -166,12 +171,23 @@ def serve(args: argparse.Namespace, config: dict[str, object]) -> int:
     return 0
 
 
-def _serve_one(args: argparse.Namespace, pipeline: Any, sock: socket.socket, url: str) -> bool:
+def batch_in_background(pipeline: Pipeline, hits: int, delay: float) -> BackgroundBatching | None:
+    """With ``hits`` > 0, put a :class:`BackgroundBatching` in front of the pipeline's
+    storage (``--batch``), so that no request waits for a publish."""
+    if not hits:
+        return None
+    batching = BackgroundBatching(pipeline.storage, hits, delay)
+    pipeline.receiver.storage = batching
+    return batching
+
+
+def _serve_one(args: argparse.Namespace, pipeline: Pipeline, sock: socket.socket, url: str) -> bool:
     """Serve in this process until SIGTERM/SIGINT; False if the lifespan startup failed."""
     import uvicorn
 
     from d8a.hosting.asgi import collector_app
 
+    batching = batch_in_background(pipeline, args.batch, args.batch_delay)
     app = collector_app(pipeline, prefix=args.prefix, worker=args.run_worker, metrics=True)
     server_config = uvicorn.Config(
         app,
@@ -195,13 +211,15 @@ def _serve_one(args: argparse.Namespace, pipeline: Any, sock: socket.socket, url
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         sock.close()
+        if batching is not None:
+            batching.close()
     return True
 
 
 def _serve_processes(
     args: argparse.Namespace,
     config: dict[str, object],
-    pipeline: Any,
+    pipeline: Pipeline,
     sock: socket.socket,
     url: str,
 ) -> None:

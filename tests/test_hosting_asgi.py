@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,10 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from d8a import Pipeline
-from d8a.errors import ConfigurationError
+from d8a import ManualClock, Pipeline
+from d8a.batching import Storage
+from d8a.errors import ConfigurationError, TransientError
+from d8a.hits import Hit
 from d8a.hosting.asgi import (
     MAX_BODY_BYTES,
     D8AMiddleware,
@@ -36,6 +38,8 @@ from d8a.hosting.asgi import (
     _headers,
     collector_app,
 )
+from d8a.hosting.asgi_batching import BackgroundBatching
+from tests.conftest import T0
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -395,3 +399,46 @@ def count_rows(path: Path) -> int:
             return int(count)
     except sqlite3.OperationalError:  # the table is not there yet
         return 0
+
+
+class DownQueue(Storage):
+    """A storage whose queue is down until ``up`` is set."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.pushed: list[list[str]] = []
+
+    def push(self, hits: Sequence[Hit]) -> None:
+        if not self.up:
+            raise TransientError("queue down")
+        self.pushed.append([hit.id for hit in hits])
+
+
+def test_background_batching_publishes_off_the_request_and_holds_hits_while_down() -> None:
+    pipeline = Pipeline.builder().clock(ManualClock(T0)).build()
+    inner = DownQueue()
+    batching = BackgroundBatching(inner, max_hits=3, max_delay=0.05, max_pending=5)
+    pipeline.receiver.storage = batching
+    for n in range(4):
+        assert pipeline.ingest({**_request("1.1", n), "id": f"h{n}"}).status == 204
+    assert batching.pending == 4  # publishing failed: nothing lost, still buffered
+    assert pipeline.ingest({**_request("1.1", 4), "id": "h4"}).status == 204
+    refused = pipeline.ingest({**_request("1.1", 5), "id": "h5"})
+    assert refused.status == 503  # max_pending reached: the client retries later
+    inner.up = True
+    wait_until(lambda: batching.pending == 0)
+    batching.close()
+    assert [hit for batch in inner.pushed for hit in batch] == [f"h{n}" for n in range(5)]
+    assert pipeline.metrics()["requests_rejected"] == {"storage_unavailable": 1}
+
+
+def test_background_batching_flushes_on_close_without_waiting_for_the_delay() -> None:
+    pipeline = Pipeline.builder().build()
+    batching = BackgroundBatching(pipeline.storage, max_hits=1000, max_delay=3600)
+    pipeline.receiver.storage = batching
+    with TestClient(collector_app(pipeline)) as client:
+        assert client.get(f"/g/collect?{hit_query('1.1', 1)}").status_code == 204
+        assert batching.pending == 1
+    assert batching.pending == 0  # the lifespan shutdown flushed it
+    batching.close()
+    assert len(events(pipeline)) == 1

@@ -38,6 +38,7 @@ from typing import Any
 
 from d8a.batching import BatchingStorage
 from d8a.errors import ConfigurationError
+from d8a.hosting.asgi_batching import BackgroundBatching
 from d8a.pipeline import Pipeline
 from d8a.receiver import Response
 
@@ -131,10 +132,13 @@ async def _send(send: Send, response: Response) -> None:
 
 
 def _ingests_inline(pipeline: Pipeline) -> bool:
-    """Whether ``ingest`` is quick enough for the event loop: it only appends to a
-    buffer (batching) or a memory queue, and never waits on a lock held by another
-    process."""
-    return isinstance(pipeline.storage, BatchingStorage) or not pipeline.queue_is_durable
+    """Whether ``ingest`` is quick enough for the event loop: it appends to a buffer
+    (batching) or to a memory queue, rather than commit to a file another process
+    may hold locked. (``BatchingStorage`` still publishes a full batch inline;
+    :class:`~d8a.hosting.asgi_batching.BackgroundBatching` never does.)"""
+    storage = pipeline.receiver.storage
+    batching = isinstance(storage, BatchingStorage | BackgroundBatching)
+    return batching or not pipeline.queue_is_durable
 
 
 class Lifecycle:
@@ -168,7 +172,7 @@ class Lifecycle:
         if self.worker:
             worker = await loop.run_in_executor(None, self.pipeline.worker)
             worker.start(self.poll)
-        if isinstance(self.pipeline.storage, BatchingStorage):
+        if isinstance(self.pipeline.receiver.storage, BatchingStorage):
             self._flusher = asyncio.create_task(self._flush_periodically())
         log.info(
             "d8a collector started",
@@ -180,7 +184,7 @@ class Lifecycle:
         while True:
             await asyncio.sleep(self.flush_every)
             try:
-                await loop.run_in_executor(None, self.pipeline.storage.flush)
+                await loop.run_in_executor(None, self.pipeline.receiver.storage.flush)
             except Exception as exc:  # the next round retries; the hits stay buffered
                 log.warning("publishing batched hits failed: %s", exc)
 
@@ -198,6 +202,7 @@ class Lifecycle:
 
     def _stop(self) -> None:
         pipeline = self.pipeline
+        pipeline.receiver.storage.flush()  # the pipeline's storage, or a wrapper of it
         pipeline.storage.flush()
         if not self.worker:
             log.info("d8a collector stopped", extra={"hits": pipeline.receiver.stats.hits})

@@ -35,15 +35,13 @@ PROCESS_SPEC = "D8A_SERVE_PROCESS"
 
 def collector_process_app() -> Any:
     """The ASGI app of one collector process (an uvicorn app factory)."""
-    from d8a.cli_serve import configure_logging
+    from d8a.cli_serve import batch_in_background, configure_logging
     from d8a.hosting.asgi import collector_app
 
     spec = json.loads(os.environ[PROCESS_SPEC])
     configure_logging(spec["log_level"], spec["log_format"])
-    builder = builder_from_config(spec["config"])
-    if spec["batch"]:
-        builder.batching(spec["batch"], spec["batch_delay"])
-    pipeline = builder.build()
+    pipeline = builder_from_config(spec["config"]).build()
+    batch_in_background(pipeline, spec["batch"], spec["batch_delay"])
     return collector_app(pipeline, prefix=spec["prefix"], worker=False, metrics=True)
 
 
