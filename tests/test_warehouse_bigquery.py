@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -442,3 +443,24 @@ def test_bad_rows_fail_without_touching_the_table(bq_client: bigquery.Client, da
         BigQueryDriver(bq_client, dataset=dataset, write="sometimes")  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError):
         BigQueryDriver(bq_client, dataset=dataset, timeout=0)
+
+
+def test_cli_migrate_takes_a_bigquery_url_from_the_config_file(
+    bigquery_emulator: str,
+    bq_client: bigquery.Client,
+    dataset: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from d8a.cli import main
+
+    url = f"bigquery://{PROJECT}/{dataset}?api_endpoint={bigquery_emulator}&timeout=30"
+    config = tmp_path / "d8a.toml"
+    config.write_text(f'warehouse = "{url}"\nlayout = "split"\n', encoding="utf-8")
+    assert main(["migrate", "--config", str(config), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"CREATE TABLE IF NOT EXISTS `{PROJECT}.{dataset}.sessions`" in out
+    assert dataset not in {d.dataset_id for d in bq_client.list_datasets()}  # a dry run
+    assert main(["migrate", "--config", str(config)]) == 0
+    tables = {t.table_id for t in bq_client.list_tables(f"{PROJECT}.{dataset}")}
+    assert tables == {"events", "sessions"}
