@@ -71,7 +71,8 @@ def dataset() -> str:
 
 
 def make(client: bigquery.Client, dataset: str, **options: object) -> BigQueryDriver:
-    return BigQueryDriver(client, dataset=dataset, timeout=30, **options)  # type: ignore[arg-type]
+    options.setdefault("timeout", 30)
+    return BigQueryDriver(client, dataset=dataset, **options)  # type: ignore[arg-type]
 
 
 def everything(driver: Driver, table: str) -> pa.Table:
@@ -429,8 +430,11 @@ def test_closed_driver_refuses_calls(bq_client: bigquery.Client, dataset: str) -
         driver.write("events", sample_rows(["a"]))
 
 
-def test_bad_rows_fail_without_touching_the_table(bq_client: bigquery.Client, dataset: str) -> None:
-    driver = make(bq_client, dataset)
+@pytest.mark.parametrize("mode", ["load", "streaming"])
+def test_bad_rows_fail_without_touching_the_table(
+    bq_client: bigquery.Client, dataset: str, mode: str
+) -> None:
+    driver = make(bq_client, dataset, write=mode, timeout=5)
     driver.create_table("events", SCHEMA)
     driver.write("events", sample_rows(["a"]))
     with pytest.raises(Exception):  # noqa: B017  # BigQuery's own error for a type clash

@@ -14,13 +14,15 @@ event ``id`` as ``insertId``. A write adds the columns the table lacks first
 (``ALTER TABLE … ADD COLUMN``).
 
 Idempotence: before writing, the driver asks which of the batch's ids the
-table already holds and writes only the others; the query reads only the
+table already holds and writes only the others; the query filters on the
 partitions of the batch's dates (and the NULL one), because an event's ``id``
 always comes with the same date. Load jobs are atomic, so a retried batch
 writes exactly the rows the first attempt did not. Streamed rows are queryable
 at once, so the same check covers streaming; BigQuery's ``insertId``
 deduplication (best effort, about a minute) also covers a retry whose first
-request did arrive. Duplicate ids inside one batch keep the first.
+request did arrive. Duplicate ids inside one batch keep the first. Not
+covered: a retry that starts while the first attempt's load job, whose result
+timed out, is still running.
 """
 
 from __future__ import annotations
