@@ -58,20 +58,27 @@ def _run(args: list[str], env: dict[str, str] | None = None) -> None:
 def emulator_venv() -> Path:
     """The emulator's venv, built (under a file lock) if it is missing or incomplete."""
     venv = _venv_path()
+    try:
+        _build(venv)
+    except (OSError, subprocess.SubprocessError) as exc:
+        pytest.fail(f"building the bqemulator venv in {venv} failed: {exc}")
+    return venv
+
+
+def _build(venv: Path) -> None:
     stamp = venv / ".d8a-ready"
     wanted = "\n".join(REQUIREMENTS)
     venv.parent.mkdir(parents=True, exist_ok=True)
     with open(venv.parent / f"{venv.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if stamp.exists() and stamp.read_text() == wanted:
-            return venv
+            return
         python = venv / "bin" / "python"
         if not python.exists():
             _run([sys.executable, "-m", "venv", str(venv)])
         _run([str(python), "-m", "pip", "install", "--quiet", *REQUIREMENTS])
         _run([str(python), "-c", _INSTALL_EXTENSIONS], env=_emulator_env(venv))
         stamp.write_text(wanted)
-    return venv
 
 
 def _emulator_env(venv: Path) -> dict[str, str]:
