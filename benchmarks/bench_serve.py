@@ -16,7 +16,8 @@ Configurations: the queue (``memory``: hits go to the in-process worker;
 (``--batch 1000``, the receiver buffers hits; ``0``: every request is
 published, one SQLite commit each, before its 204) and uvicorn's HTTP parser
 (``h11``; ``httptools`` and uvloop when importable, for example after
-``pip install httptools uvloop``).
+``pip install httptools uvloop``), and ``--workers 2`` (two collector
+processes, the worker in the parent; CPU time summed over the processes).
 
 Run: python benchmarks/bench_serve.py [--duration 10] [--connections 64]
 """
@@ -72,10 +73,34 @@ class Result:
         return self.requests / self.cpu_seconds if self.cpu_seconds else float("nan")
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all its threads (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time of a process and its live descendants, every thread
+    (from /proc): with ``--workers``, the collector processes count too."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(_stat(int(entry.name))[1])
+            except (OSError, IndexError):  # exited meanwhile
+                continue
+    tree = {pid}
+    grew = True
+    while grew:
+        found = {child for child, parent in parents.items() if parent in tree}
+        grew = not found <= tree
+        tree |= found
+    total = 0
+    for member in tree:
+        try:
+            fields = _stat(member)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def start_serve(options: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
@@ -97,8 +122,10 @@ def run(
 ) -> Result:
     server, url = start_serve(options, env)
     try:
-        subprocess.run(  # warm up: imports, the first SQLite pages, the connections
-            ["wrk", "-t1", "-c8", "-d1s", "-s", str(script), url],
+        # warm up: imports (with --workers, the collector processes start after the
+        # socket listens), the first SQLite pages, the connections
+        subprocess.run(
+            ["wrk", "-t1", f"-c{args.connections}", "-d3s", "-s", str(script), url],
             check=True,
             capture_output=True,
         )
@@ -165,10 +192,16 @@ def main() -> None:
             parsers.append(("httptools+uvloop", ["--http", "httptools", "--loop", "uvloop"]))
         configs: list[tuple[str, list[str]]] = []
         for parser_name, parser_options in parsers:
-            for queue, batch in (("memory", "1000"), ("sqlite", "1000"), ("sqlite", "0")):
-                name = f"{queue:6} batch={batch:4} {parser_name}"
-                tag = f"{queue}-{batch}-{parser_name}"
-                configs.append((name, [*backends(queue, tag), "--batch", batch, *parser_options]))
+            for queue, batch, workers in (
+                ("memory", "1000", "1"),
+                ("sqlite", "1000", "1"),
+                ("sqlite", "0", "1"),
+                ("sqlite", "1000", "2"),
+            ):
+                name = f"{queue:6} batch={batch:4} workers={workers} {parser_name}"
+                tag = f"{queue}-{batch}-{workers}-{parser_name}"
+                options = [*backends(queue, tag), "--batch", batch, "--workers", workers]
+                configs.append((name, [*options, *parser_options]))
         results = []
         for name, options in configs:
             if args.only and args.only not in name:
