@@ -27,7 +27,7 @@ __all__ = ["ReplayError", "read_requests", "replay"]
 
 log = logging.getLogger(__name__)
 
-_STEP = 200
+_STEP = 1000
 """Requests ingested between two worker steps: keeps memory flat on long replays."""
 
 

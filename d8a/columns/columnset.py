@@ -11,6 +11,8 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import pyarrow as pa
 
@@ -101,6 +103,21 @@ class ColumnSet:
             session_scoped_fields=tuple(c.interface.field for c in session_scoped),
             session_fields=tuple(c.interface.field for c in session),
         )
+
+    @cached_property
+    def event_row_names(self) -> tuple[str, ...]:
+        """Names of the event and session-scoped event columns, in table order."""
+        return tuple(f.name for f in (*self.event_fields, *self.session_scoped_fields))
+
+    @cached_property
+    def event_row_template(self) -> dict[str, Any]:
+        """``{name: None}`` for :attr:`event_row_names`, in that order.
+
+        The closer starts every event's values from a copy of it, so that every
+        row holds every column in table order and a layout can transpose rows
+        by ``dict.values`` (see :func:`d8a.layouts.embedded.transpose`). Do not
+        modify it."""
+        return dict.fromkeys(self.event_row_names)
 
     @property
     def columns(self) -> tuple[Column, ...]:

@@ -60,8 +60,10 @@ class EmbeddedLayout(Layout):
         counts = [len(session.events) for session in sessions]
         fields = (*columns.event_fields, *columns.session_scoped_fields)
         arrays = [
-            _array(list(values), field)
-            for values, field in zip(_transpose(event_values, fields), fields, strict=True)
+            _array(values, field)
+            for values, field in zip(
+                transpose(event_values, columns.event_row_names), fields, strict=True
+            )
         ]
         # Session values: one per session, repeated onto its rows by one take (in C).
         owner = pa.array([i for i, count in enumerate(counts) for _ in range(count)], pa.int32())
@@ -82,13 +84,19 @@ class EmbeddedLayout(Layout):
         return {self.table: pa.Table.from_arrays(arrays, schema=schema)}
 
 
-def _transpose(rows: list[dict[str, Any]], fields: Sequence[pa.Field]) -> list[Sequence[Any]]:
-    """Per-field value lists of ``rows``: one C-level pass when every row has every
-    field, else one ``dict.get`` pass per field (a missing value is NULL)."""
-    names = [field.name for field in fields]
+def transpose(rows: list[dict[str, Any]], names: Sequence[str]) -> list[Sequence[Any]]:
+    """Per-name value lists of ``rows`` (a missing value is NULL).
+
+    Rows whose keys are exactly ``names`` in that order (the closer starts every
+    event from :attr:`ColumnSet.event_row_template`) are transposed by their
+    ``dict.values`` in one C-level pass; otherwise by ``itemgetter`` when every
+    row has every name, else one ``dict.get`` pass per name."""
     if not rows:
         return [[] for _ in names]
     if len(names) > 1:
+        expected = list(names)
+        if all(map(expected.__eq__, map(list, rows))):
+            return list(zip(*map(dict.values, rows), strict=True))
         getter = itemgetter(*names)
         try:
             return list(zip(*map(getter, rows), strict=True))
@@ -97,7 +105,22 @@ def _transpose(rows: list[dict[str, Any]], fields: Sequence[pa.Field]) -> list[S
     return [[row.get(name) for row in rows] for name in names]
 
 
-def _array(values: list[Any], field: pa.Field) -> pa.Array:
+_NULLS: dict[pa.DataType, pa.Array] = {}
+"""One long all-NULL array per type, sliced for columns without a value in a batch."""
+
+
+def _nulls(count: int, type_: pa.DataType) -> pa.Array:
+    nulls = _NULLS.get(type_)
+    if nulls is None or len(nulls) < count:
+        nulls = _NULLS[type_] = pa.nulls(max(count, 4096), type_)
+    return nulls.slice(0, count)
+
+
+def _array(values: Sequence[Any], field: pa.Field) -> pa.Array:
+    """``values`` as an Arrow array of ``field``'s type; BadValuesError names the
+    rows that do not fit it."""
+    if values.count(None) == len(values):
+        return _nulls(len(values), field.type)
     try:
         return pa.array(values, type=field.type)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
