@@ -57,4 +57,4 @@ def memory_pipeline() -> Pipeline:
     return Pipeline.builder().clock(ManualClock(T0)).pings(False).build()
 
 
-pytest_plugins = ["conftest_redis"]  # the real Redis server fixtures
+pytest_plugins = ["conftest_redis", "conftest_bigquery"]  # Redis server, BigQuery emulator

@@ -18,6 +18,9 @@ absolute one::
     clickhouse://user:password@host:8123/database   ClickHouseDriver over HTTP
                                     (clickhouses:// for TLS; port default 8123/8443;
                                     database default "default")
+    bigquery://project/dataset      BigQueryDriver, pip install 'd8a[bigquery]'; options
+                                    location, write (load|streaming), partition_field,
+                                    timeout, api_endpoint (then anonymous credentials)
 
 Drivers with an optional dependency load their module (and the dependency)
 only when such a URL is opened, and raise MissingDependencyError naming the
@@ -109,10 +112,44 @@ def _clickhouse(url: str) -> Driver:
     )
 
 
+_BIGQUERY_OPTIONS = {"location", "write", "partition_field", "timeout", "api_endpoint"}
+
+
+def _bigquery(url: str) -> Driver:
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(url)
+    project, dataset = parts.netloc, parts.path.strip("/")
+    if not project or not dataset or "/" in dataset:
+        raise ConfigurationError(f"{url!r}: write bigquery://project/dataset")
+    options = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(options) - _BIGQUERY_OPTIONS)
+    if unknown:
+        raise ConfigurationError(f"{url!r}: unknown option(s) {', '.join(unknown)}")
+    try:
+        timeout = float(options.pop("timeout", "60"))
+    except ValueError:
+        raise ConfigurationError(f"{url!r}: timeout must be a number of seconds") from None
+    endpoint = options.pop("api_endpoint", "")
+    from d8a.warehouse.bigquery import BigQueryDriver, anonymous_credentials
+
+    return BigQueryDriver(
+        project=project,
+        dataset=dataset,
+        timeout=timeout,
+        client_options={"api_endpoint": endpoint} if endpoint else None,
+        credentials=anonymous_credentials() if endpoint else None,
+        partition_field=options.pop("partition_field", "date_utc") or None,
+        location=options.pop("location", "") or None,
+        **options,  # type: ignore[arg-type]  # write, checked by the driver
+    )
+
+
 # scheme -> factory(url) for URLs naming a server (a host part is expected).
 _SERVER_FACTORIES: dict[str, Callable[[str], Driver]] = {
     "clickhouse": _clickhouse,
     "clickhouses": _clickhouse,
+    "bigquery": _bigquery,
 }
 
 # scheme -> factory(url, path). Backends with an optional dependency (duckdb://,
