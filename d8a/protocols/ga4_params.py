@@ -31,6 +31,7 @@ from d8a.protocols.ga4_param_specs import FALLBACKS, FLAT_PARAMS, ParamSpec
 __all__ = [
     "FALLBACKS",
     "FLAT_PARAMS",
+    "FLAT_WRITTEN",
     "PARAMS_TYPE",
     "EventParams",
     "FlatParam",
@@ -49,6 +50,8 @@ PARAMS_TYPE = pa.list_(
 )
 
 _BY_NAME = itemgetter("name")
+FLAT_WRITTEN = "d8a.ga4.flat_params_written"
+"""Event metadata key :class:`EventParams` sets once it wrote every flat column."""
 _CASTS: dict[Callable[[str | None], Any], str] = {
     to_string: "string ('' is NULL, truncated)",
     to_int: "base-10 integer, else NULL",
@@ -106,9 +109,11 @@ class FlatParam(EventColumn):
     @override
     def write_all(self, events: list[Event]) -> None:
         # ``params`` ran first (a dependency) and wrote this column for every event
-        # it kept, in one pass; only a ``params`` column of another make does not,
-        # and then it writes none of them. One look per call keeps this free.
-        if events and self._name not in events[0].values:
+        # it kept, in one pass, marking each event's metadata; only a ``params``
+        # column of another make does not, and then it writes none of them. (The
+        # closer starts every event with every column present as None, so the
+        # mark, not the key, tells.) One look per call keeps this free.
+        if events and FLAT_WRITTEN not in events[0].metadata:
             write = self.write
             for event in events:
                 write(event)
@@ -142,6 +147,7 @@ class EventParams(EventColumn):
             params = event.hit.params
             values = event.values
             values.update(nulls)
+            event.metadata[FLAT_WRITTEN] = True
             found: list[dict[str, Any]] = []
             for key, value in params.items():
                 if key[:1] != "e":  # most keys: v, tid, cid, dl, ...
