@@ -15,7 +15,7 @@ from typing import Any
 
 from d8a.errors import ConfigurationError, MissingDependencyError, TransientError
 
-__all__ = ["connect", "is_redis_url", "transient"]
+__all__ = ["Fence", "LeaseLostError", "connect", "is_redis_url", "transient"]
 
 SCHEMES = ("redis", "rediss", "unix")
 
@@ -52,3 +52,62 @@ def transient() -> Iterator[None]:
         yield
     except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
         raise TransientError(f"Redis: {exc}") from exc
+
+
+class LeaseLostError(TransientError):
+    """A fenced command was refused: the lease it needs is another worker's now (or
+    expired). The caller must stop working on what the lease guards."""
+
+
+_LOST = "D8A_LEASE_LOST"
+
+_FENCED_CALL = f"""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('{_LOST}') end
+return redis.call(unpack(ARGV, 2))
+"""
+_FENCED_RUN = f"""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return redis.error_reply('{_LOST}') end
+local i = 2
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return 1
+"""
+
+
+class Fence:
+    """Runs commands only while the lease ``key`` holds ``owner``, atomically with
+    the check (a Lua script): a worker that lost its lease, however late it finds
+    out, cannot change what the next owner took over. Raises LeaseLostError."""
+
+    def __init__(self, client: Any, key: str, owner: str) -> None:
+        self._client = client
+        self.key = key
+        self.owner = owner
+        self._call = client.register_script(_FENCED_CALL)
+        self._run = client.register_script(_FENCED_RUN)
+
+    def call(self, *command: Any) -> Any:
+        """One command; returns its raw reply (no redis-py response parsing)."""
+        with self._lost(), transient():
+            return self._call(keys=[self.key], args=[self.owner, *command])
+
+    def run(self, commands: list[list[Any]]) -> None:
+        """Several commands in one atomic step."""
+        args: list[Any] = [self.owner]
+        for command in commands:
+            args += [len(command), *command]
+        with self._lost(), transient():
+            self._run(keys=[self.key], args=args)
+
+    @contextmanager
+    def _lost(self) -> Iterator[None]:
+        redis = _module()
+        try:
+            yield
+        except redis.ResponseError as exc:
+            if _LOST in str(exc):
+                raise LeaseLostError(f"lease {self.key} is no longer {self.owner}'s") from exc
+            raise

@@ -16,6 +16,7 @@ handled deliveries, until SIGTERM makes it leave cleanly (``left``).
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import time
@@ -86,4 +87,7 @@ def work(url: str, warehouse: str, worker_id: str) -> None:
 
 if __name__ == "__main__":
     role, *args = sys.argv[1:]
+    logging.basicConfig(
+        level=logging.INFO, format=f"%(asctime)s {role} {args[-1]} %(name)s %(message)s"
+    )
     collect(*args) if role == "collect" else work(*args)

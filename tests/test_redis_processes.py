@@ -105,12 +105,6 @@ def lag(queue: Any) -> int:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect (issue 9, open): about 1 run in 6, a session that should close "
-    "after a 30-minute gap is merged with the visitor's next hits after the SIGKILL and "
-    "partition takeover; nothing is lost or duplicated, the session columns differ",
-)
 def test_collectors_and_workers_match_replay_through_a_sigkill(
     redis_url: str, tmp_path: Path
 ) -> None:

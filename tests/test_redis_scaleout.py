@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 import d8a
@@ -138,3 +139,51 @@ def test_workers_join_leave_and_crash_without_overlap(redis_url: str, tmp_path: 
     rows = read_rows(warehouse)
     assert rows.keys() == expected.keys()
     assert rows == expected
+
+
+def test_a_step_that_outlives_its_lease_changes_nothing(redis_url: str, tmp_path: Path) -> None:
+    """The mechanism of the multi-process test's old failure (1 run in 6): worker a's
+    lease renewals came late on a loaded machine, the lease expired while a still
+    stepped, b took the partition over and rebuilt its wheel from the state, and a's
+    late step then opened visitor V's protosession in that state. b's wheel never
+    knew it, so it never expired, and V's next hits joined it across a 60-minute gap.
+    The fence makes a's late step fail before it reads or writes anything."""
+    from d8a._redis import LeaseLostError
+    from tests.conftest import T0, ga4
+
+    early = [ga4(cid="1.1", at=T0 + n * 60, id=f"v{n}") for n in range(3)]
+    later = [ga4(cid="2.2", at=T0 + 2400, id="w0"), ga4(cid="1.1", at=T0 + 3600, id="v9")]
+    d8a.replay([*early, *later], warehouse=f"sqlite:///{tmp_path / 'reference.db'}")
+    expected = read_rows(tmp_path / "reference.db")
+    assert sessions(tmp_path / "reference.db") == 3  # V's, W's, and V's after the gap
+
+    queue = RedisQueue(redis_url, partitions=1, claim_after=5.0)
+    warehouse = tmp_path / "events.db"
+    ingesting = build(queue, warehouse)
+    a = ScaledWorker(build(queue, warehouse), queue, lease_ttl=0.5, pings=False, worker_id="a")
+    a.rebalance()
+    assert a.partitions == [0]
+    late_loop = a._loops[0][0]
+    a.stop()  # its lease renewals stop: they come too late from now on
+    b = ScaledWorker(build(queue, warehouse), queue, lease_ttl=5.0, pings=False, worker_id="b")
+    wait_until(lambda: (b.rebalance(), b.partitions)[1] == [0], timeout=10)
+
+    for request in early:
+        assert ingesting.ingest(request).status == 204
+    with pytest.raises(LeaseLostError):
+        a.step_partition(0, late_loop, 100)  # the step that began before the expiry
+    a.close()  # as a.step() does when it catches LeaseLostError: drops the partition
+    for request in later:
+        assert ingesting.ingest(request).status == 204
+    b.step(max_tasks=100)
+    b.flush()
+    b.close()
+    ingesting.close()
+    assert queue.pending() == 0
+    assert read_rows(warehouse) == expected
+
+
+def sessions(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        (count,) = conn.execute('SELECT COUNT(DISTINCT "session_id") FROM "events"').fetchone()
+    return int(count)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from d8a._redis import Fence, LeaseLostError
 from d8a.errors import ConfigurationError, MissingDependencyError, TransientError
 from d8a.storage.base import KV, Set
 from d8a.storage.redis import RedisKV, RedisSet
@@ -24,6 +25,61 @@ class TestRedisSet(SetConformance):
     @pytest.fixture
     def make_set(self, redis_url: str) -> Callable[[], Set]:
         return lambda: RedisSet(redis_url, namespace="test")
+
+
+def held_fence(url: str) -> Fence:
+    """A fence on a lease that this test holds."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.set("lease", b"me")
+    return Fence(client, "lease", "me")
+
+
+class TestFencedRedisKV(KVConformance):
+    @pytest.fixture
+    def make_kv(self, redis_url: str) -> Callable[[], KV]:
+        fence = held_fence(redis_url)
+        return lambda: RedisKV(redis_url, namespace="test", fence=fence)
+
+
+class TestFencedRedisSet(SetConformance):
+    @pytest.fixture
+    def make_set(self, redis_url: str) -> Callable[[], Set]:
+        fence = held_fence(redis_url)
+        return lambda: RedisSet(redis_url, namespace="test", fence=fence)
+
+
+def test_fenced_writes_stop_when_the_lease_is_another_workers(redis_url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    client.set("lease", b"me")
+    fence = Fence(client, "lease", "me")
+    with RedisKV(client, "f", fence=fence) as kv, RedisSet(client, "f", fence=fence) as hits:
+        kv.set_many({f"k{n}": b"v" for n in range(5000)})  # more than one Lua unpack
+        hits.add_many((f"s{n % 3}", str(n).encode()) for n in range(5000))
+        assert len(list(kv.scan())) == 5000
+        assert sum(len(hits.members(f"s{n}")) for n in range(3)) == 5000
+        client.set("lease", b"someone else")
+        writes: list[Callable[[], None]] = [
+            lambda: kv.set("k", b"late"),
+            lambda: kv.delete("k1"),
+            lambda: hits.add("s0", b"late"),
+            lambda: hits.drop("s1"),
+            lambda: hits.replace("s2", [b"x"]),
+            lambda: hits.remove("s0", b"1"),
+        ]
+        for write in writes:
+            with pytest.raises(LeaseLostError, match="no longer me's"):
+                write()
+        assert kv.get("k") is None and kv.get("k1") == b"v"  # nothing changed
+        assert len(hits.members("s1")) == 1667 and b"late" not in hits.members("s0")
+        client.delete("lease")  # expired: nobody's
+        with pytest.raises(LeaseLostError):
+            kv.set("k", b"late")
+        assert isinstance(LeaseLostError("x"), TransientError)
+    client.close()
 
 
 def test_namespaces_are_separate(redis_url: str) -> None:

@@ -8,6 +8,13 @@ sequence number read of the streams that may hold more. Redeliveries (taken
 with ``XAUTOCLAIM``) come first; they are older than anything unread.
 
 Receipts are ``"<partition>:<entry id>"``.
+
+With a :attr:`RedisConsumer.fence` (the scaled worker sets its partition
+lease) every command that takes entries (reading, claiming, refreshing,
+handing back) is fenced by the lease: once the lease is another worker's, they
+raise :class:`~d8a._redis.LeaseLostError` instead of taking entries from under
+the new owner, which would hand them to it later, out of order. A fenced
+consumer never blocks in Redis (scripts cannot); it polls.
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 from typing_extensions import override
 
-from d8a._redis import transient
+from d8a._redis import Fence, LeaseLostError, transient
 from d8a.queue.base import Consumer, Delivery
 from d8a.queue.redis import RedisQueue, task_from_fields
 
@@ -30,6 +38,23 @@ _RECEIPT = re.compile(r"(\d+):(\d+-\d+)\Z")
 _RELEASED = "d8a-released"
 """The consumer name that holds handed-back messages until someone claims them."""
 _CHUNK = 1000
+_POLL = 0.02
+"""Seconds between the reads of a fenced consumer that waits."""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _entries(raw: Any) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
+    """Stream entries from a raw (script) reply: ``[[id, [field, value, ...]], ...]``."""
+    out: list[tuple[bytes, dict[bytes, bytes] | None]] = []
+    for entry in raw or ():
+        if not entry:
+            continue
+        sid, fields = entry[0], entry[1] if len(entry) > 1 else None
+        out.append((sid, None if not fields else dict(zip(fields[::2], fields[1::2], strict=True))))
+    return out
 
 
 def _seq(entry_id: str) -> int:
@@ -72,6 +97,8 @@ class RedisConsumer(Consumer):
         takes several receives to get through."""
         self._next_scan = self._next_refresh = 0.0
         self._closed = False
+        self.fence: Fence | None = None
+        """The lease that guards this consumer's partitions, if any (see the module)."""
         self.assign(partitions)
 
     @property
@@ -121,10 +148,44 @@ class RedisConsumer(Consumer):
         stream = self._queue.stream(partition)
         for start in range(0, len(ids), _CHUNK):
             chunk = list(ids[start : start + _CHUNK])
-            with transient():
-                self._redis.xclaim(stream, self._group, _RELEASED, 0, chunk, idle=idle, justid=True)
+            self._xclaim(stream, _RELEASED, chunk, idle)
         self._reclaim.add(partition)
         self._cursor.pop(partition, None)  # rescan from the start: they may lie behind
+
+    def _xclaim(self, stream: str, consumer: str, ids: list[str], idle: int | None) -> None:
+        """``XCLAIM ... JUSTID`` of ``ids`` to ``consumer`` (fenced if the consumer is)."""
+        if self.fence is None:
+            with transient():
+                self._redis.xclaim(stream, self._group, consumer, 0, ids, idle=idle, justid=True)
+            return
+        extra = [] if idle is None else ["IDLE", idle]
+        self.fence.call("XCLAIM", stream, self._group, consumer, 0, *ids, *extra, "JUSTID")
+
+    def _xautoclaim(
+        self, stream: str, min_idle: int, start: str, count: int
+    ) -> tuple[str, list[tuple[bytes, dict[bytes, bytes] | None]]]:
+        if self.fence is None:
+            with transient():
+                next_id, messages, *_ = self._redis.xautoclaim(
+                    stream, self._group, self.name, min_idle, start, count=count
+                )
+            return _text(next_id), list(messages)
+        raw = self.fence.call(
+            "XAUTOCLAIM", stream, self._group, self.name, min_idle, start, "COUNT", count
+        )
+        return _text(raw[0]), _entries(raw[1])
+
+    def _xreadgroup(self, streams: dict[str, str], count: int, block: int | None) -> Any:
+        if self.fence is None:
+            with transient():
+                return self._redis.xreadgroup(
+                    self._group, self.name, streams, count=count, block=block
+                )
+        raw = self.fence.call(
+            "XREADGROUP", "GROUP", self._group, self.name, "COUNT", count,
+            "STREAMS", *streams, *streams.values(),
+        )  # fmt: skip
+        return [(stream, _entries(messages)) for stream, messages in raw or ()]
 
     @override
     def receive(self, max_tasks: int = 100, timeout: float = 0.0) -> list[Delivery]:
@@ -146,6 +207,9 @@ class RedisConsumer(Consumer):
             if not self._partitions:
                 time.sleep(remaining)  # owns nothing now: wait as a read would have
                 return []
+            if self.fence is not None:  # a script cannot block: poll
+                time.sleep(min(remaining, _POLL))
+                continue
             self._read(1, max(1, int(remaining * 1000)), everything=True)
 
     def _housekeeping(self) -> None:
@@ -170,11 +234,7 @@ class RedisConsumer(Consumer):
         stream = self._queue.stream(partition)
         min_idle = int(self._queue.claim_after * 1000)
         start = self._cursor.pop(partition, "0-0")
-        with transient():
-            next_id, messages, *_ = self._redis.xautoclaim(
-                stream, self._group, self.name, min_idle, start, count=count
-            )
-        cursor = next_id.decode() if isinstance(next_id, bytes) else str(next_id)
+        cursor, claimed = self._xautoclaim(stream, min_idle, start, count)
         if cursor == "0-0":
             self._reclaim.discard(partition)
         else:
@@ -182,7 +242,7 @@ class RedisConsumer(Consumer):
         held = self._held.setdefault(partition, set())
         # Skip deleted entries, and this consumer's own (a late refresh let them idle):
         # it delivered those already.
-        messages = [(sid.decode(), f) for sid, f in messages if f and sid.decode() not in held]
+        messages = [(sid.decode(), f) for sid, f in claimed if f and sid.decode() not in held]
         if not messages:
             return
         with transient():
@@ -205,10 +265,7 @@ class RedisConsumer(Consumer):
         if not chosen:
             return
         streams = {self._queue.stream(p): ">" for p in chosen}
-        with transient():
-            replies = self._redis.xreadgroup(
-                self._group, self.name, streams, count=count, block=block
-            )
+        replies = self._xreadgroup(streams, count, block)
         got = {self._stream_partition(stream): messages for stream, messages in replies or []}
         for partition in chosen:
             messages = got.get(partition, [])
@@ -240,11 +297,9 @@ class RedisConsumer(Consumer):
         for partition, held in self._held.items():
             ids = sorted(held)
             for start in range(0, len(ids), _CHUNK):
-                with transient():
-                    self._redis.xclaim(
-                        self._queue.stream(partition), self._group, self.name, 0,
-                        ids[start : start + _CHUNK], justid=True,
-                    )  # fmt: skip
+                self._xclaim(
+                    self._queue.stream(partition), self.name, ids[start : start + _CHUNK], None
+                )
 
     def _mine(self, receipts: Sequence[str]) -> dict[int, list[str]]:
         groups: dict[int, list[str]] = {}
@@ -286,10 +341,18 @@ class RedisConsumer(Consumer):
 
     @override
     def close(self) -> None:
-        """Hand back every unacknowledged message, then leave the group. Idempotent."""
+        """Hand back every unacknowledged message, then leave the group. Idempotent.
+
+        When the fence's lease is lost, hands back nothing and stays in the group:
+        the new owner took the messages over (deleting the consumer would drop
+        whatever it still lists as pending)."""
         if self._closed:
             return
-        self.release([f"{p}:{sid}" for p, ids in self._held.items() for sid in ids])
+        try:
+            self.release([f"{p}:{sid}" for p, ids in self._held.items() for sid in ids])
+        except LeaseLostError:
+            self._closed = True
+            return
         self._closed = True
         with transient():
             for partition in range(self._queue.partitions):

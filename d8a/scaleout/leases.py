@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from d8a._redis import connect, transient
+from d8a._redis import Fence, connect, transient
 from d8a.errors import ConfigurationError
 
 __all__ = ["PartitionLeases", "Rebalance"]
@@ -90,6 +90,14 @@ class PartitionLeases:
 
     def _lease(self, partition: int) -> str:
         return f"{self._ns}:lease:{partition}"
+
+    def fence(self, partition: int, client: Any = None) -> Fence:
+        """A :class:`~d8a._redis.Fence` on the lease of ``partition`` (on ``client``,
+        default: the leases' server): commands through it apply only while this
+        worker holds the lease."""
+        return Fence(
+            self._redis if client is None else client, self._lease(partition), self.worker_id
+        )
 
     @property
     def _ms(self) -> int:

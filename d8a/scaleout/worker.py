@@ -10,10 +10,25 @@ warehouse already has. Nothing is lost and nothing written twice.
 
 A partition is stepped only while its lease is surely held. A keep-alive
 thread renews the leases every ``lease_ttl / 3``, however long a step takes,
-so a lease expires only when its worker died or could not reach Redis for
-``lease_ttl`` seconds; in the latter case a step already under way on that
-partition may overlap the next owner's first one (no fencing token reaches the
-warehouse), which the warehouse's idempotent writes by hit id absorb.
+so a lease expires only when its worker died or could not renew it for
+``lease_ttl`` seconds. The latter happens on a loaded machine (renewals were
+measured 1.4 s late at a load average of 13 on 2 cores): a step already under
+way could then go on while the next owner took the partition over. So every
+command that changes the partition's state or takes its messages is *fenced*
+by the lease (:class:`~d8a._redis.Fence`, a check in the same Lua script):
+the late step fails with :class:`~d8a._redis.LeaseLostError` at its first
+such command and the worker drops the partition. Whatever it did before the
+lease expired happened before the takeover, as if it had crashed then; what
+it writes to the warehouse after that (a protosession whose closing was
+already recorded) is what the next owner writes too, and writes are
+idempotent by hit id.
+
+Without the fence the next owner could rebuild its timing wheel from the
+state while the late step still added to it: a protosession the late step
+opened after that was unknown to the new owner's wheel, never expired, and
+took the visitor's next hits however long after (a session merged across a
+gap), and the messages the late step still read came back to the new owner
+after newer ones (out of event-time order).
 """
 
 from __future__ import annotations
@@ -26,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
 
+from d8a._redis import LeaseLostError
 from d8a.errors import TransientError
 from d8a.queue.redis import RedisQueue
 from d8a.queue.redis_consumer import RedisConsumer
@@ -46,7 +62,8 @@ class ScaledWorker(BackgroundLoop):
 
     ``pipeline`` gives the columns, layout, warehouse and clock (its own queue
     and state are not used); ``state`` is the namespace prefix of protosession
-    state on ``queue``'s server. Not thread-safe; :meth:`start` runs it in a thread.
+    state on ``store`` (a URL or redis-py client; default: ``queue``'s server).
+    Not thread-safe; :meth:`start` runs it in a thread.
     """
 
     thread_name = "d8a-scaled-worker"
@@ -60,13 +77,16 @@ class ScaledWorker(BackgroundLoop):
         lease_ttl: float = 30.0,
         pings: bool = True,
         worker_id: str | None = None,
+        store: Any = None,
     ) -> None:
+        from d8a._redis import connect
         from d8a.wiring import build_worker
 
         self._build = build_worker
         self._pipeline = pipeline
         self._queue = queue
         self._state = state
+        self._store, self._owns_store = connect(queue.client if store is None else store)
         self._pings = pings
         self.leases = PartitionLeases(
             queue.client,
@@ -110,10 +130,12 @@ class ScaledWorker(BackgroundLoop):
 
     def _open(self, partition: int) -> None:
         consumer = RedisConsumer(self._queue, [])
+        consumer.fence = self.leases.fence(partition)
         consumer.assign([partition], take_over=True)
         namespace = f"{self._state}:p{partition}"
-        kv = RedisKV(self._queue.client, namespace)
-        hits = RedisSet(self._queue.client, namespace)
+        fence = self.leases.fence(partition, self._store)
+        kv = RedisKV(self._store, namespace, fence=fence)
+        hits = RedisSet(self._store, namespace, fence=fence)
         loop, _ = self._build(self._pipeline, consumer, kv, hits, self._pings)
         self._loops[partition] = (loop, kv, hits)
         log.info("worker %s took partition %d", self.leases.worker_id, partition)
@@ -141,7 +163,13 @@ class ScaledWorker(BackgroundLoop):
             if not self.leases.holds(partition):
                 self._drop([partition])  # the lease may be another's by now
                 continue
-            handled += self.step_partition(partition, self._loops[partition][0], max_tasks)
+            try:
+                handled += self.step_partition(partition, self._loops[partition][0], max_tasks)
+            except LeaseLostError as exc:  # renewed too late: another worker has it now
+                log.warning(
+                    "worker %s lost partition %d: %s", self.leases.worker_id, partition, exc
+                )
+                self._drop([partition])
         if not handled and timeout > 0:
             self._stop.wait(min(timeout, self.leases.ttl / 6))
         return handled
@@ -172,6 +200,9 @@ class ScaledWorker(BackgroundLoop):
         self._drop(list(self._loops))
         self.leases.leave()
         self.leases.close()
+        if self._owns_store:
+            self._store.close()
+            self._owns_store = False
 
     def __enter__(self) -> ScaledWorker:
         return self

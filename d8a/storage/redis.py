@@ -13,6 +13,12 @@ another worker takes it over. Each store lives under a ``namespace``:
 Every method is one atomic step on the server (``MULTI`` or a Lua script), so
 a crash never leaves a value without its index entry; each may be retried
 after a ``TransientError`` (setting, adding and removing are idempotent).
+
+With a ``fence`` (a :class:`~d8a._redis.Fence` on a partition lease, as the
+scaled worker gives them) every write runs in a Lua script that first checks
+the lease, and raises :class:`~d8a._redis.LeaseLostError` once it is another
+worker's: a worker that lost its lease cannot change the state the next owner
+took over, however late it notices.
 ``durable`` is True: committed means written to the server, which is as
 durable as the server's own persistence settings make it. Thread-safe
 (redis-py's connection pool is).
@@ -25,13 +31,15 @@ from typing import Any
 
 from typing_extensions import override
 
-from d8a._redis import connect, transient
+from d8a._redis import Fence, connect, transient
 from d8a.storage.base import KV, Set, StateStore
 
 __all__ = ["RedisKV", "RedisSet"]
 
 _PAGE = 500
 """Keys per ``ZRANGEBYLEX`` page while scanning."""
+_ITEMS = 2000
+"""Items per command in a fenced write (Lua's ``unpack`` takes a few thousand values)."""
 
 _REMOVE = """
 redis.call('SREM', KEYS[1], ARGV[1])
@@ -50,13 +58,35 @@ def _range(prefix: bytes) -> tuple[bytes, bytes]:
     return b"[" + prefix, b"(" + prefix + b"\xff"
 
 
+def _split(command: list[Any]) -> list[list[Any]]:
+    """``[name, key, *items]`` as commands of at most ``_ITEMS`` items (pairs kept)."""
+    head, items = command[:2], command[2:]
+    if len(items) <= _ITEMS:
+        return [command]
+    step = 2 if command[0] in ("HSET", "ZADD") else 1
+    size = _ITEMS - _ITEMS % step
+    return [head + items[start : start + size] for start in range(0, len(items), size)]
+
+
 class _RedisStore(StateStore):
     durable = True
 
-    def __init__(self, client: Any, namespace: str) -> None:
+    def __init__(self, client: Any, namespace: str, fence: Fence | None = None) -> None:
         self._client, self._owned = connect(client)
         self._closed = False
         self.namespace = namespace
+        self.fence = fence
+
+    def _write(self, commands: list[list[Any]]) -> None:
+        """Run ``commands`` as one atomic step (fenced, when the store has a fence)."""
+        if self.fence is None:
+            with transient(), self._redis.pipeline(transaction=True) as pipe:
+                for command in commands:
+                    pipe.execute_command(*command)
+                pipe.execute()
+            return
+        self._redis  # noqa: B018  # raises when closed
+        self.fence.run([part for command in commands for part in _split(command)])
 
     @property
     def _redis(self) -> Any:
@@ -95,8 +125,10 @@ class RedisKV(_RedisStore, KV):
     store then does not close).
     """
 
-    def __init__(self, client: Any, namespace: str = "d8a:state") -> None:
-        super().__init__(client, namespace)
+    def __init__(
+        self, client: Any, namespace: str = "d8a:state", *, fence: Fence | None = None
+    ) -> None:
+        super().__init__(client, namespace, fence)
         self._hash = f"{namespace}:kv".encode()
         self._index = f"{namespace}:kv:keys".encode()
 
@@ -127,21 +159,20 @@ class RedisKV(_RedisStore, KV):
     def set_many(self, items: Mapping[str, bytes]) -> None:
         if not items:
             return
-        encoded = {key.encode(): value for key, value in items.items()}
-        with transient(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._hash, mapping=encoded)
-            pipe.zadd(self._index, dict.fromkeys(encoded, 0))
-            pipe.execute()
+        pairs: list[Any] = []
+        scored: list[Any] = []
+        for key, value in items.items():
+            raw = key.encode()
+            pairs += [raw, value]
+            scored += [0, raw]
+        self._write([["HSET", self._hash, *pairs], ["ZADD", self._index, *scored]])
 
     @override
     def delete_many(self, keys: Iterable[str]) -> None:
         encoded = [key.encode() for key in keys]
         if not encoded:
             return
-        with transient(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(self._hash, *encoded)
-            pipe.zrem(self._index, *encoded)
-            pipe.execute()
+        self._write([["HDEL", self._hash, *encoded], ["ZREM", self._index, *encoded]])
 
 
 class RedisSet(_RedisStore, Set):
@@ -151,8 +182,10 @@ class RedisSet(_RedisStore, Set):
     store then does not close).
     """
 
-    def __init__(self, client: Any, namespace: str = "d8a:state") -> None:
-        super().__init__(client, namespace)
+    def __init__(
+        self, client: Any, namespace: str = "d8a:state", *, fence: Fence | None = None
+    ) -> None:
+        super().__init__(client, namespace, fence)
         self._prefix = f"{namespace}:set:".encode()
         self._index = f"{namespace}:set:keys".encode()
         self._remove = self._client.register_script(_REMOVE)
@@ -173,16 +206,20 @@ class RedisSet(_RedisStore, Set):
     @override
     def remove(self, key: str, member: bytes) -> None:
         raw = key.encode()
+        if self.fence is not None:  # two fenced steps: at worst an index entry stays
+            self._write([["SREM", self._key(raw), member]])
+            with transient():
+                empty = not self._redis.exists(self._key(raw))
+            if empty:
+                self._write([["ZREM", self._index, raw]])
+            return
         with transient():
             self._remove(keys=[self._key(raw), self._index], args=[member, raw], client=self._redis)
 
     @override
     def drop(self, key: str) -> None:
         raw = key.encode()
-        with transient(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._key(raw))
-            pipe.zrem(self._index, raw)
-            pipe.execute()
+        self._write([["DEL", self._key(raw)], ["ZREM", self._index, raw]])
 
     @override
     def keys(self, prefix: str = "") -> Iterator[str]:
@@ -197,21 +234,17 @@ class RedisSet(_RedisStore, Set):
             groups.setdefault(key.encode(), []).append(member)
         if not groups:
             return
-        with transient(), self._redis.pipeline(transaction=True) as pipe:
-            for raw, members in groups.items():
-                pipe.sadd(self._key(raw), *members)
-            pipe.zadd(self._index, dict.fromkeys(groups, 0))
-            pipe.execute()
+        commands: list[list[Any]] = [["SADD", self._key(raw), *m] for raw, m in groups.items()]
+        commands.append(["ZADD", self._index, *(part for raw in groups for part in (0, raw))])
+        self._write(commands)
 
     @override
     def replace(self, key: str, members: Iterable[bytes]) -> None:
         raw = key.encode()
         wanted = list(members)
-        with transient(), self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._key(raw))
-            if wanted:
-                pipe.sadd(self._key(raw), *wanted)
-                pipe.zadd(self._index, {raw: 0})
-            else:
-                pipe.zrem(self._index, raw)
-            pipe.execute()
+        commands: list[list[Any]] = [["DEL", self._key(raw)]]
+        if wanted:
+            commands += [["SADD", self._key(raw), *wanted], ["ZADD", self._index, 0, raw]]
+        else:
+            commands.append(["ZREM", self._index, raw])
+        self._write(commands)
