@@ -4,7 +4,8 @@
 redis-py is imported on first use only, so ``import d8a`` never loads it; a
 missing extra raises :class:`~d8a.errors.MissingDependencyError`. Connection
 failures and timeouts surface as :class:`~d8a.errors.TransientError`, which
-the worker retries.
+the worker retries. :class:`Fence` runs commands only while a lease is held
+(see :mod:`d8a.scaleout.worker`).
 """
 
 from __future__ import annotations
