@@ -187,3 +187,25 @@ def sessions(path: Path) -> int:
     with sqlite3.connect(path) as conn:
         (count,) = conn.execute('SELECT COUNT(DISTINCT "session_id") FROM "events"').fetchone()
     return int(count)
+
+
+def test_a_partition_whose_lease_went_to_another_is_dropped(redis_url: str, tmp_path: Path) -> None:
+    """The worker still thinks it holds the leases (its clock says so), but Redis says
+    another worker has them: its next step touches nothing and drops both."""
+    from tests.conftest import T0, ga4
+
+    queue = RedisQueue(redis_url, partitions=2)
+    worker = ScaledWorker(build(queue, tmp_path / "events.db"), queue, pings=False)
+    worker.rebalance()
+    assert worker.partitions == [0, 1]
+    with build(queue, tmp_path / "events.db") as ingesting:
+        assert ingesting.ingest(ga4(cid="1.1", at=T0, id="h1")).status == 204
+    for partition in (0, 1):
+        queue.client.set(f"d8a:queue:hits:lease:{partition}", b"another")
+    assert worker.step(max_tasks=10) == 0
+    assert worker.partitions == []
+    assert queue.pending() == 1  # still there for the other worker, never delivered here
+    assert sum(int(g["lag"] or 0) for g in [queue.client.xinfo_groups(queue.stream(p))[0]
+                                            for p in (0, 1)]) == 1  # fmt: skip
+    worker.close()
+    assert {queue.client.get(f"d8a:queue:hits:lease:{p}") for p in (0, 1)} == {b"another"}

@@ -117,7 +117,11 @@ class ScaledWorker(BackgroundLoop):
         self.leases.rebalance(before_giving_up=self._drop)
         for partition in self.leases.owned():
             if partition not in self._loops:
-                self._open(partition)
+                try:
+                    self._open(partition)
+                except LeaseLostError as exc:  # expired again before it was opened
+                    log.warning("worker %s could not open partition %d: %s",
+                                self.leases.worker_id, partition, exc)  # fmt: skip
         self._next_rebalance = time.monotonic() + self.leases.ttl / 3
 
     def _keep_alive(self) -> None:
@@ -131,7 +135,11 @@ class ScaledWorker(BackgroundLoop):
     def _open(self, partition: int) -> None:
         consumer = RedisConsumer(self._queue, [])
         consumer.fence = self.leases.fence(partition)
-        consumer.assign([partition], take_over=True)
+        try:
+            consumer.assign([partition], take_over=True)
+        except LeaseLostError:
+            consumer.close()
+            raise
         namespace = f"{self._state}:p{partition}"
         fence = self.leases.fence(partition, self._store)
         kv = RedisKV(self._store, namespace, fence=fence)
