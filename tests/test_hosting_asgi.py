@@ -442,3 +442,14 @@ def test_background_batching_flushes_on_close_without_waiting_for_the_delay() ->
     assert batching.pending == 0  # the lifespan shutdown flushed it
     batching.close()
     assert len(events(pipeline)) == 1
+
+
+def test_a_failed_startup_is_reported_by_the_app_and_the_middleware() -> None:
+    pipeline = Pipeline.builder().build()
+    pipeline.worker().start()  # someone else runs it already
+    try:
+        for app in (collector_app(pipeline), fastapi_app(pipeline, [])):
+            with pytest.raises(RuntimeError, match="already running"), TestClient(app):
+                pass
+    finally:
+        pipeline.worker().stop()

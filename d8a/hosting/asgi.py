@@ -281,17 +281,17 @@ async def _lifespan(lifecycle: Lifecycle, receive: Receive, send: Send) -> None:
             try:
                 await lifecycle.startup()
             except Exception as exc:
-                log.exception("d8a collector failed to start")
+                # Reported, then raised as Starlette's router does: the server logs it and
+                # exits; a TestClient raises it.
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                return
+                raise
             await send({"type": "lifespan.startup.complete"})
         elif kind == "lifespan.shutdown":
             try:
                 await lifecycle.shutdown()
             except Exception as exc:
-                log.exception("d8a collector failed to stop cleanly")
                 await send({"type": "lifespan.shutdown.failed", "message": str(exc)})
-                return
+                raise
             await send({"type": "lifespan.shutdown.complete"})
             return
 
