@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sqlite3
 import subprocess
@@ -453,3 +454,19 @@ def test_a_failed_startup_is_reported_by_the_app_and_the_middleware() -> None:
                 pass
     finally:
         pipeline.worker().stop()
+
+
+def test_middleware_metrics_path_and_no_info_log_per_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pipeline = Pipeline.builder().build()
+    with TestClient(fastapi_app(pipeline, [], metrics=True)) as client:
+        with caplog.at_level(logging.INFO, logger="d8a"):
+            for n in range(5):
+                assert client.get(f"/d8a/g/collect?{hit_query('1.1', n)}").status_code == 204
+            assert client.get("/d8a/g/collect").status_code == 400
+        answer = client.get("/d8a/metrics")
+    assert [r for r in caplog.records if r.name.startswith("d8a")] == []
+    assert answer.status_code == 200
+    assert 'd8a_requests_total{status="204"} 5.0' in answer.text
+    assert 'd8a_requests_rejected_total{reason="invalid_request"} 1.0' in answer.text
