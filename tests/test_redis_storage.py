@@ -136,3 +136,37 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "redis", None)  # makes `import redis` fail
     with pytest.raises(MissingDependencyError, match=r"d8a\[redis\]"):
         RedisKV("redis://127.0.0.1:1/0")
+
+
+def test_a_fenced_kv_reads_what_it_knows_from_its_cache(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    import d8a.storage.redis as module
+
+    monkeypatch.setattr(module, "CACHE_KEYS", 3)
+    client = redis.Redis.from_url(redis_url)
+
+    def reads() -> int:
+        stats = client.info("commandstats").get("cmdstat_hget", {})
+        return int(stats.get("calls", 0))
+
+    kv = RedisKV(redis_url, "cached", fence=held_fence(redis_url))
+    kv.set("a", b"1")
+    kv.delete("b")
+    before = reads()
+    assert kv.get("a") == b"1" and kv.get("b") is None  # written, deleted: known
+    assert reads() == before
+    assert kv.get("c") is None  # unknown: asked once, then known
+    assert kv.get("c") is None
+    assert reads() == before + 1
+    for key in ("d", "e", "f"):
+        kv.set(key, b"x")  # the cache keeps the newest 3 keys
+    assert kv.get("a") == b"1"  # forgotten: asked again
+    assert reads() == before + 2
+    unfenced = RedisKV(redis_url, "cached")
+    assert unfenced.get("d") == b"x" and reads() == before + 3  # no cache without a fence
+    kv.close()
+    unfenced.close()
+    client.close()

@@ -18,7 +18,10 @@ With a ``fence`` (a :class:`~d8a._redis.Fence` on a partition lease, as the
 scaled worker gives them) every write runs in a Lua script that first checks
 the lease, and raises :class:`~d8a._redis.LeaseLostError` once it is another
 worker's: a worker that lost its lease cannot change the state the next owner
-took over, however late it notices.
+took over, however late it notices. A fenced :class:`RedisKV` also keeps a
+write-through cache of its newest ``CACHE_KEYS`` keys (absent ones too): while
+the lease holds, no other process writes its namespace, so a read of a key it
+wrote or read before needs no round trip.
 ``durable`` is True: committed means written to the server, which is as
 durable as the server's own persistence settings make it. Thread-safe
 (redis-py's connection pool is).
@@ -26,6 +29,7 @@ durable as the server's own persistence settings make it. Thread-safe
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -39,6 +43,8 @@ __all__ = ["RedisKV", "RedisSet"]
 _PAGE = 500
 """Keys per ``ZRANGEBYLEX`` page while scanning."""
 _ITEMS = 2000
+CACHE_KEYS = 100_000
+"""Keys a fenced :class:`RedisKV` remembers (least recently used ones go first)."""
 """Items per command in a fenced write (Lua's ``unpack`` takes a few thousand values)."""
 
 _REMOVE = """
@@ -131,11 +137,29 @@ class RedisKV(_RedisStore, KV):
         super().__init__(client, namespace, fence)
         self._hash = f"{namespace}:kv".encode()
         self._index = f"{namespace}:kv:keys".encode()
+        self._cache: OrderedDict[str, bytes | None] | None = (
+            None if fence is None else OrderedDict()
+        )
+
+    def _remember(self, key: str, value: bytes | None) -> None:
+        cache = self._cache
+        if cache is None:
+            return
+        cache[key] = value
+        cache.move_to_end(key)
+        if len(cache) > CACHE_KEYS:
+            cache.popitem(last=False)
 
     @override
     def get(self, key: str) -> bytes | None:
+        cache = self._cache
+        if cache is not None and key in cache:
+            self._redis  # noqa: B018  # raises when closed
+            cache.move_to_end(key)
+            return cache[key]
         with transient():
             value: bytes | None = self._redis.hget(self._hash, key.encode())
+        self._remember(key, value)
         return value
 
     @override
@@ -166,6 +190,8 @@ class RedisKV(_RedisStore, KV):
             pairs += [raw, value]
             scored += [0, raw]
         self._write([["HSET", self._hash, *pairs], ["ZADD", self._index, *scored]])
+        for key, value in items.items():
+            self._remember(key, value)
 
     @override
     def delete_many(self, keys: Iterable[str]) -> None:
@@ -173,6 +199,9 @@ class RedisKV(_RedisStore, KV):
         if not encoded:
             return
         self._write([["HDEL", self._hash, *encoded], ["ZREM", self._index, *encoded]])
+        if self._cache is not None:
+            for raw in encoded:
+                self._remember(raw.decode(), None)
 
 
 class RedisSet(_RedisStore, Set):
