@@ -213,30 +213,31 @@ def test_metrics_of_the_worker_in_the_serve_process(tmp_path: Path) -> None:
     assert sessions_per_client(rows(tmp_path / "events.db")) == {"c0": 1, "c1": 1}
 
 
-def run_serve(*options: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+def run_serve(cwd: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # in cwd: the default warehouse is ./events.db
         [sys.executable, "-m", "d8a", "serve", *options],
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=cwd,
     )
 
 
 def test_bad_options_are_clear_errors(tmp_path: Path) -> None:
-    memory = run_serve("--no-worker", "--port", "0")
+    memory = run_serve(tmp_path, "--no-worker", "--port", "0")
     assert memory.returncode == 2
     assert "--no-worker needs a queue" in memory.stderr
-    processes = run_serve("--workers", "2", "--port", "0")
+    processes = run_serve(tmp_path, "--workers", "2", "--port", "0")
     assert processes.returncode == 2
     assert "--workers needs a queue" in processes.stderr
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        busy = run_serve("--port", port, "--warehouse", f"sqlite:///{tmp_path / 'e.db'}")
+        busy = run_serve(tmp_path, "--port", port, "--warehouse", f"sqlite:///{tmp_path / 'e.db'}")
     assert busy.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr
-    unknown = run_serve("--protocols", "ga4,nope", "--port", "0")
+    unknown = run_serve(tmp_path, "--protocols", "ga4,nope", "--port", "0")
     assert unknown.returncode == 2
     assert "nope" in unknown.stderr
 
