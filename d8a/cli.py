@@ -1,4 +1,4 @@
-"""The ``d8a`` command line: ``demo``, ``replay``, ``columns``, ``migrate``, ``worker``."""
+"""The ``d8a`` command line: demo, replay, columns, migrate, worker and serve."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from d8a.errors import ConfigurationError
+from d8a.errors import ConfigurationError, MissingDependencyError
 
 __all__ = ["main"]
 
@@ -44,6 +44,19 @@ def _worker(args: argparse.Namespace) -> int:
     return worker(args, _config(args))
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from d8a.cli_commands import _config
+    from d8a.cli_serve import serve
+
+    return serve(args, _config(args))
+
+
+def _queue_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--queue", help="queue URL (sqlite:///queue.db, redis://host:port/db)")
+    parser.add_argument("--state", help="protosession state URL")
+    parser.add_argument("--partitions", type=_positive, help="queue partitions")
+
+
 def _backend_options(parser: argparse.ArgumentParser, *, config_required: bool) -> None:
     parser.add_argument(
         "--config",
@@ -64,6 +77,7 @@ def _positive(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``d8a`` command."""
     from d8a.cli_commands import FORMATS
+    from d8a.cli_serve import add_serve_options
 
     parser = argparse.ArgumentParser(prog="d8a", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -80,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     replay.set_defaults(func=_replay)
     columns = commands.add_parser("columns", help="print the column catalogue of a protocol")
-    columns.add_argument("--protocol", default="ga4", help="protocol id (ga4, d8a)")
+    columns.add_argument("--protocol", default="ga4", help="protocol id (ga4, d8a, matomo)")
     columns.add_argument("--format", choices=FORMATS, default="table")
     columns.set_defaults(func=_columns)
     migrate = commands.add_parser("migrate", help="create the warehouse tables; print the DDL")
@@ -89,15 +103,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     migrate.set_defaults(func=_migrate)
     worker = commands.add_parser("worker", help="run the worker loop until SIGTERM")
     _backend_options(worker, config_required=False)
-    worker.add_argument("--queue", help="queue URL (sqlite:///queue.db, redis://host:port/db)")
-    worker.add_argument("--state", help="protosession state URL")
-    worker.add_argument("--partitions", type=_positive, help="queue partitions")
+    _queue_options(worker)
     worker.add_argument("--poll", type=float, default=0.5, help="seconds to wait when idle")
     worker.set_defaults(func=_worker)
+    serve = commands.add_parser("serve", help="run the collector (and worker) on uvicorn")
+    _backend_options(serve, config_required=False)
+    _queue_options(serve)
+    add_serve_options(serve)
+    serve.set_defaults(func=_serve)
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
-    except ConfigurationError as exc:
+    except (ConfigurationError, MissingDependencyError) as exc:
         print(f"d8a: error: {exc}", file=sys.stderr)
         return 2
     return result

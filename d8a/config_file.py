@@ -28,14 +28,25 @@ __all__ = [
     "pipeline_from_config",
 ]
 
-BACKEND_KEYS: tuple[str, ...] = ("queue", "state", "warehouse", "layout", "partitions", "protocols")
+BACKEND_KEYS: tuple[str, ...] = (
+    "queue",
+    "state",
+    "warehouse",
+    "layout",
+    "partitions",
+    "protocols",
+    "closer",
+    "closed_queue",
+)
 """Keys that choose backends rather than settings (see :class:`d8a.PipelineBuilder`)."""
+PROCESS_KEYS: tuple[str, ...] = ("role",)
+"""Keys a command reads for its own process (``d8a worker``'s role), not for the pipeline."""
 
 ENV_PREFIX = "D8A_"
 
 
 def _known() -> tuple[str, ...]:
-    return (*Settings.names(), *BACKEND_KEYS)
+    return (*Settings.names(), *BACKEND_KEYS, *PROCESS_KEYS)
 
 
 def parse_env_value(text: str) -> Any:
@@ -95,7 +106,7 @@ def pipeline_from_config(config: Mapping[str, Any]) -> Pipeline:
 def builder_from_config(config: Mapping[str, Any]) -> PipelineBuilder:
     """The :class:`PipelineBuilder` :func:`pipeline_from_config` builds, for callers
     that add more (batching, pings) before ``build()``."""
-    values = dict(config)
+    values = {key: value for key, value in config.items() if key not in PROCESS_KEYS}
     backends = {key: values.pop(key) for key in BACKEND_KEYS if key in values}
     builder = Pipeline.builder(**values)
     for key in ("queue", "state", "warehouse", "layout"):
@@ -113,4 +124,9 @@ def builder_from_config(config: Mapping[str, Any]) -> PipelineBuilder:
         if not isinstance(protocols, list) or not all(isinstance(p, str) for p in protocols):
             raise ConfigurationError(f"protocols must be a list of names, not {protocols!r}")
         builder.protocols(*protocols)
+    if "closer" in backends or "closed_queue" in backends:
+        kind = backends.get("closer", "async")
+        if not isinstance(kind, str):
+            raise ConfigurationError(f"closer must be 'direct' or 'async', not {kind!r}")
+        builder.closer(kind, backends.get("closed_queue"))
     return builder

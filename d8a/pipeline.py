@@ -23,13 +23,17 @@ from d8a.clock import Clock, SystemClock
 from d8a.columns.base import EventColumn, SessionColumn, SessionScopedEventColumn
 from d8a.columns.columnset import ColumnSet
 from d8a.config import Settings
+from d8a.errors import ConfigurationError
 from d8a.layouts import layout_from_name
 from d8a.layouts.base import Layout
 from d8a.layouts.embedded import EmbeddedLayout
+from d8a.metrics import ResponseCounter, pipeline_metrics
 from d8a.protocols import Protocol, protocol_by_name
 from d8a.queue.base import Consumer, Publisher
+from d8a.queue.memory import MemoryQueue
 from d8a.receiver import Receiver, Response
 from d8a.runner import WorkerLoop
+from d8a.sessions.async_closer import AsyncClosing, WriterLoop
 from d8a.sessions.filters import TrafficFilters
 from d8a.sessions.writer import DirectCloser
 from d8a.storage.base import KV, Set
@@ -61,6 +65,7 @@ class PipelineBuilder:
         self._batching: tuple[int, float] | None = None
         self._partitions = 1
         self._pings = True
+        self._closer: tuple[str, Any] = ("direct", None)
 
     def settings(self, **settings: Any) -> PipelineBuilder:
         """Add or replace settings (names of :class:`d8a.config.Settings`)."""
@@ -121,6 +126,18 @@ class PipelineBuilder:
         self._pings = enabled
         return self
 
+    def closer(self, kind: str = "direct", queue: Any = None) -> PipelineBuilder:
+        """How closed protosessions become rows: ``direct`` (the default: the worker
+        writes them itself) or ``async`` (the worker publishes them to a second
+        queue, ``queue`` or by default the one beside the hits queue, and
+        :meth:`Pipeline.writer` loops write them; see :mod:`d8a.sessions.async_closer`)."""
+        if kind not in ("direct", "async"):
+            raise ConfigurationError(f"closer must be 'direct' or 'async', not {kind!r}")
+        if kind == "direct" and queue is not None:
+            raise ConfigurationError("only the async closer takes a queue")
+        self._closer = (kind, queue)
+        return self
+
     def build(self) -> Pipeline:
         """Validate everything and return the immutable pipeline.
 
@@ -134,11 +151,13 @@ class PipelineBuilder:
         columns = build_columns(protocols, settings, self._columns, self._layout)
         if isinstance(settings.filters, TrafficFilters):
             settings.filters.check_fields(columns)
+        queue = open_queue(self._queue, self._partitions)
+        kind, closed_queue = self._closer
         return Pipeline(
             settings=settings,
             protocols=tuple(protocols),
             columns=columns,
-            queue=open_queue(self._queue, self._partitions),
+            queue=queue,
             state=self._state,
             driver=open_warehouse(self._warehouse),
             layout=self._layout,
@@ -146,6 +165,7 @@ class PipelineBuilder:
             batching=self._batching,
             partitions=self._partitions,
             pings=self._pings,
+            closing=None if kind == "direct" else AsyncClosing(queue, closed_queue),
         )
 
 
@@ -170,6 +190,7 @@ class Pipeline:
         batching: tuple[int, float] | None,
         partitions: int,
         pings: bool,
+        closing: AsyncClosing | None = None,
     ) -> None:
         self.settings = settings
         self.protocols = protocols
@@ -178,6 +199,10 @@ class Pipeline:
         self.layout = layout
         self.clock = clock
         self._queue = queue
+        self.queue_is_durable = not isinstance(queue, MemoryQueue)
+        """False for a memory queue: its hits are lost with the process."""
+        self.responses = ResponseCounter()
+        """Answers by HTTP status (:meth:`ingest` counts; hosts count their own 413s)."""
         self.dead_letters = open_dead_letters(queue)
         """Queue of hit batches the worker could not read (None if the backend has none)."""
         self._state = state
@@ -193,6 +218,9 @@ class Pipeline:
         self._worker: WorkerLoop | None = None
         self._closer: DirectCloser | None = None
         self._lock = threading.Lock()
+        self.closing = closing
+        """The asynchronous closer's queue and stores, or None with the direct closer."""
+        self._writer: WriterLoop | None = None
 
     @staticmethod
     def builder(**settings: Any) -> PipelineBuilder:
@@ -201,7 +229,15 @@ class Pipeline:
 
     def ingest(self, request: Mapping[str, Any]) -> Response:
         """Answer one request dict (see DESIGN.md); never raises for bad input."""
-        return self.receiver.ingest(request)
+        response = self.receiver.ingest(request)
+        self.responses.count(response.status)
+        return response
+
+    def metrics(self) -> dict[str, Any]:
+        """A snapshot of the counters; the shape is documented in :mod:`d8a.metrics`."""
+        return pipeline_metrics(
+            self.receiver, self.responses, self._worker, self._closer, self.clock
+        )
 
     def migrate(self, dry_run: bool = False) -> list[str]:
         """Create the warehouse tables and add the columns they lack, ahead of traffic.
@@ -227,8 +263,34 @@ class Pipeline:
             return self._worker
 
     @property
+    def queue(self) -> Any:
+        """The hits queue."""
+        return self._queue
+
+    @property
+    def pings(self) -> bool:
+        """Whether an idle worker advances the session clock (see the builder)."""
+        return self._pings
+
+    def writer(self) -> WriterLoop:
+        """The pipeline's writer loop, which writes what the asynchronous closer
+        published (made, and the tables migrated, on first call)."""
+        if self.closing is None:
+            raise ConfigurationError("writer() needs the async closer: builder.closer('async')")
+        with self._lock:
+            if self._writer is None:
+                self.migrate()
+                direct = self.closing.direct(self._direct_closer)
+                self._writer = self.closing.writer(direct)
+            return self._writer
+
+    def _direct_closer(self) -> DirectCloser:
+        return DirectCloser(self.columns, self.settings, self.layout, self.driver)
+
+    @property
     def closer(self) -> DirectCloser:
-        """The closer of the worker (made with it)."""
+        """The closer that writes rows: the worker's, or with the async closer the
+        writers' (made with the worker)."""
         self.worker()
         assert self._closer is not None
         return self._closer
@@ -237,6 +299,8 @@ class Pipeline:
         """Publish buffered hits, then close and write every open protosession."""
         self.storage.flush()
         self.worker().flush()
+        if self.closing is not None:
+            self.writer().run_until_empty()
 
     def close(self) -> None:
         """Flush buffered hits and release every backend. Open protosessions stay
@@ -244,6 +308,10 @@ class Pipeline:
         self.storage.close()
         if self._worker is not None:
             self._worker.close()
+        if self._writer is not None:
+            self._writer.close()
+        if self.closing is not None:
+            self.closing.close()
         if self._stores is not None:
             for store in self._stores:
                 store.close()

@@ -64,6 +64,11 @@ class BackgroundLoop(ABC):
         )
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        """True while the loop's thread (see :meth:`start`) is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float | None = 30.0) -> None:
         """Ask the loop to stop and wait for it; open protosessions stay in state."""
         self._stop.set()

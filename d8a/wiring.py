@@ -16,6 +16,7 @@ from d8a.errors import ConfigurationError
 from d8a.layouts.base import Layout
 from d8a.locations import split_url
 from d8a.protocols import Protocol
+from d8a.protosessions.closer import Closer
 from d8a.protosessions.handler import ProtosessionHandler
 from d8a.protosessions.tasks import AckTracker, HitBatchHandler
 from d8a.queue.base import HIT_BATCH, Consumer, Worker
@@ -152,8 +153,15 @@ def open_warehouse(warehouse: Driver | str) -> Driver:
 def build_worker(
     pipeline: Pipeline, consumer: Consumer, kv: KV, hits: Set, pings: bool
 ) -> tuple[WorkerLoop, DirectCloser]:
-    """The worker loop of ``pipeline`` over ``consumer`` and the state ``kv``/``hits``."""
-    closer = DirectCloser(pipeline.columns, pipeline.settings, pipeline.layout, pipeline.driver)
+    """The worker loop of ``pipeline`` over ``consumer`` and the state ``kv``/``hits``,
+    and the closer that writes its rows (with the async closer: the writers')."""
+
+    def direct() -> DirectCloser:
+        return DirectCloser(pipeline.columns, pipeline.settings, pipeline.layout, pipeline.driver)
+
+    closing = pipeline.closing
+    closer = direct() if closing is None else closing.direct(direct)
+    sink: Closer = closer if closing is None else closing.closer()
     tracker = AckTracker()
     # Hits this process ingests are handed to its own worker without a decode.
     decoded = DecodedHits()
@@ -163,7 +171,7 @@ def build_worker(
     protosessions = ProtosessionHandler(
         kv,
         hits,
-        closer,
+        sink,
         settings.session_timeout,
         tracker.written,
         decoded,
@@ -176,6 +184,8 @@ def build_worker(
         found: set[str] = set()
         for table in tables:
             found |= pipeline.driver.existing_ids(table, ids)
+        if closing is not None:  # published, perhaps not written yet
+            found |= closing.published.find(i for i in ids if i not in found)
         return found
 
     dead = pipeline.dead_letters

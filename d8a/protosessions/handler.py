@@ -87,6 +87,16 @@ class ProtosessionHandler:
         """Protosessions currently open."""
         return len(self._wheel)
 
+    @property
+    def oldest_deadline(self) -> float | None:
+        """The closing deadline that comes first, or None; read by the metrics from
+        another thread, so it may be a moment stale (None while the wheel changes)."""
+        try:
+            keys = self._wheel.keys()
+        except RuntimeError:  # the worker thread changed the wheel while it was sorted
+            return None
+        return self._wheel.deadline(keys[0]) if keys else None
+
     def _recover(self) -> None:
         """Rebuild the wheel from durable state; stale protosessions close first."""
         open_ids = {value.decode(): key for key, value in self._kv.scan("open/")}
@@ -118,6 +128,8 @@ class ProtosessionHandler:
             last = when
         else:
             previous = self._wheel.deadline(protosession)
+            if previous is None:  # a pointer whose `last/` a crash did not write (see
+                self._adopt(protosession, client_key)  # _recover): index it, or it outlives
             last = when if previous is None else max(when, previous - self._timeout)
         if hit.stamps:
             self._claim(hit.stamps, protosession)
@@ -134,6 +146,16 @@ class ProtosessionHandler:
                 self._set.replace(key, [block])
                 size = len(block)
             self._sizes[protosession] = size
+
+    def _adopt(self, protosession: str, client_key: str) -> None:
+        """Index the pointer ``client_key`` of ``protosession``, which the wheel does not
+        know: a crash fell between writing the pointer of a new protosession and its
+        ``last/``, so :meth:`_recover` skipped it. Unindexed, the pointer would survive
+        the protosession's closing and the client's next hits, however much later,
+        would join the closed protosession (a session merged across a gap)."""
+        keys = self._client_keys.setdefault(protosession, [])
+        if client_key not in keys:
+            keys.append(client_key)
 
     def _join(self, hit: HitRef, client_key: str, own: str | None) -> str | None:
         """The open protosession another client claimed one of the hit's stamps for,

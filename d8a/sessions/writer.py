@@ -10,6 +10,7 @@ the write and counted with their reason.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -30,7 +31,9 @@ from d8a.sessions.filters import TrafficFilters
 from d8a.sessions.split import split
 from d8a.warehouse.base import Driver
 
-__all__ = ["DirectCloser", "SessionStats", "build_sessions"]
+__all__ = ["DirectCloser", "SessionStats", "build_sessions", "build_sessions_many"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,13 +47,46 @@ class SessionStats:
     dropped_events: Counter[str] = field(default_factory=Counter)
     """Events left out on purpose, by the setting that did it (``drop_bots``), or by
     traffic filter condition (``filters: <name>``)."""
+    rows: Counter[str] = field(default_factory=Counter)
+    """Rows written, by table."""
+    write_errors: int = 0
+    """Warehouse writes that raised (the worker retries them)."""
 
 
 def build_sessions(
     protosession: Sequence[Hit], columns: ColumnSet, settings: Settings, stats: SessionStats
 ) -> list[Session]:
     """Run the columns over one protosession and return its finished sessions."""
-    kept = [Event(hit) for hit in protosession]
+    return build_sessions_many([protosession], columns, settings, stats)
+
+
+def build_sessions_many(
+    protosessions: Sequence[Sequence[Hit]],
+    columns: ColumnSet,
+    settings: Settings,
+    stats: SessionStats,
+) -> list[Session]:
+    """:func:`build_sessions` for several protosessions of one column set, in order.
+
+    Event columns see one event at a time, so each runs once over the events of
+    every protosession (one ``write_all`` call, not one a protosession); the
+    rest runs protosession by protosession."""
+    template = columns.event_row_template  # every row holds every column, in table order
+    groups = [
+        [Event(hit, template.copy()) for hit in protosession] for protosession in protosessions
+    ]
+    events = groups[0] if len(groups) == 1 else [event for group in groups for event in group]
+    if _write_event_columns(events, columns, stats):
+        groups = [[event for event in group if event.broken is None] for group in groups]
+    finished: list[Session] = []
+    for kept in groups:
+        finished.extend(_finish(kept, columns, settings, stats))
+    return finished
+
+
+def _write_event_columns(kept: list[Event], columns: ColumnSet, stats: SessionStats) -> bool:
+    """Run every event column over ``kept``; True if some events broke (marked)."""
+    any_broken = False
     for column in columns.event:
         try:
             column.write_all(kept)
@@ -65,7 +101,18 @@ def build_sessions(
             broken = [event for event in kept if event.broken is not None]
             for event in broken:
                 stats.broken_events[event.broken or ""] += 1
-            kept = [event for event in kept if event.broken is None]
+            if broken:
+                any_broken = True
+                kept = [event for event in kept if event.broken is None]
+    return any_broken
+
+
+def _finish(
+    kept: list[Event], columns: ColumnSet, settings: Settings, stats: SessionStats
+) -> list[Session]:
+    """Drop bots, split, filter, then session-scoped and session columns."""
+    if not kept:
+        return []
     if settings.drop_bots:
         humans = [event for event in kept if event.values.get("device_category") != "bot"]
         if len(humans) < len(kept):
@@ -116,12 +163,12 @@ class DirectCloser(Closer):
     def close(self, protosessions: Sequence[Sequence[Hit]]) -> None:
         by_protocol: dict[str, list[Session]] = {}
         with self._lock:
+            grouped: dict[str, list[Sequence[Hit]]] = {}
             for protosession in protosessions:
-                protocol = protosession[0].protocol
-                by_protocol.setdefault(protocol, []).extend(
-                    build_sessions(
-                        protosession, self._columns[protocol], self._settings, self.stats
-                    )
+                grouped.setdefault(protosession[0].protocol, []).append(protosession)
+            for protocol, group in grouped.items():
+                by_protocol[protocol] = build_sessions_many(
+                    group, self._columns[protocol], self._settings, self.stats
                 )
         written: list[Session] = []
         for protocol, sessions in by_protocol.items():
@@ -129,7 +176,25 @@ class DirectCloser(Closer):
                 continue
             tables = self._tables(self._columns[protocol], sessions)
             for table, data in tables.items():
-                self._driver.write(table, data)
+                try:
+                    self._driver.write(table, data)
+                except Exception as exc:
+                    with self._lock:
+                        self.stats.write_errors += 1
+                    log.warning(
+                        "warehouse write failed: %s",
+                        exc,
+                        extra={"table": table, "rows": data.num_rows},
+                    )
+                    raise
+                with self._lock:
+                    self.stats.rows[table] += data.num_rows
+                log.debug(
+                    "wrote %d rows to %s",
+                    data.num_rows,
+                    table,
+                    extra={"table": table, "rows": data.num_rows},
+                )
             written.extend(sessions)
         with self._lock:
             self.stats.sessions += len(written)
