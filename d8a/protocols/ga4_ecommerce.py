@@ -25,7 +25,14 @@ from d8a.columns.casts import to_float, to_string
 from d8a.columns.core import event_id
 from d8a.columns.currency import CurrencyRates, to_usd
 
-__all__ = ["ECOMMERCE_COLUMNS", "ITEM_TYPE", "ecommerce_columns", "ecommerce_values", "parse_item"]
+__all__ = [
+    "ECOMMERCE_COLUMNS",
+    "ECOMMERCE_WRITTEN",
+    "ITEM_TYPE",
+    "ecommerce_columns",
+    "ecommerce_values",
+    "parse_item",
+]
 
 _S, _F = pa.string(), pa.float64()
 _KEYS = {
@@ -169,6 +176,10 @@ def ecommerce_values(event: Event, rates: CurrencyRates | None) -> dict[str, Any
     }
 
 
+ECOMMERCE_WRITTEN = "d8a.ga4.ecommerce_written"
+"""Event metadata key :class:`EcommerceItems` sets once it wrote every ecommerce column."""
+
+
 class EcommerceItems(EventColumn):
     """``ecommerce_items``; writes the other ten ecommerce columns in the same pass."""
 
@@ -180,12 +191,14 @@ class EcommerceItems(EventColumn):
     @override
     def write(self, event: Event) -> None:
         event.values.update(ecommerce_values(event, self._rates))
+        event.metadata[ECOMMERCE_WRITTEN] = True
 
     @override
     def write_all(self, events: list[Event]) -> None:
         rates = self._rates
         for event in events:
             event.values.update(ecommerce_values(event, rates))
+            event.metadata[ECOMMERCE_WRITTEN] = True
 
 
 class EcommerceValue(EventColumn):
@@ -203,8 +216,10 @@ class EcommerceValue(EventColumn):
 
     @override
     def write_all(self, events: list[Event]) -> None:
-        # ``ecommerce_items`` ran first (a dependency) and wrote this value too.
-        if events and self._name not in events[0].values:
+        # ``ecommerce_items`` ran first (a dependency) and wrote this value too, and
+        # marked the event (the closer starts rows with every column present as
+        # None, so the mark, not the key, tells).
+        if events and ECOMMERCE_WRITTEN not in events[0].metadata:
             for event in events:
                 self.write(event)
 
