@@ -24,14 +24,16 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from d8a.cli_worker import apply_backend_args
+from d8a.cli_worker import apply_backend_args, worker_loop
 from d8a.config_file import builder_from_config
 from d8a.errors import ConfigurationError, MissingDependencyError
 from d8a.hosting.asgi_batching import BackgroundBatching
 from d8a.pipeline import Pipeline
+from d8a.runner import BackgroundLoop
 
 __all__ = [
     "JsonLogFormatter",
@@ -39,6 +41,7 @@ __all__ = [
     "batch_in_background",
     "configure_logging",
     "serve",
+    "serve_worker",
 ]
 
 DEFAULT_WAREHOUSE = "sqlite:///events.db"
@@ -165,10 +168,17 @@ def serve(args: argparse.Namespace, config: dict[str, object]) -> int:
         host, port = sock.getsockname()[:2]
         if args.workers > 1:
             _serve_processes(args, config, pipeline, sock, f"http://{host}:{port}")
-        elif not _serve_one(args, pipeline, sock, f"http://{host}:{port}"):
+        elif not _serve_one(args, config, pipeline, sock, f"http://{host}:{port}"):
             return 1
     print("d8a serve: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def serve_worker(pipeline: Pipeline, config: dict[str, object]) -> Callable[[], BackgroundLoop]:
+    """What makes the worker loop of ``d8a serve``: the one ``d8a worker`` runs (a
+    ``ScaledWorker`` that leases partitions, on a Redis queue with Redis state)."""
+    state = config.get("state")
+    return lambda: worker_loop(pipeline, "sessions", state)
 
 
 def batch_in_background(pipeline: Pipeline, hits: int, delay: float) -> BackgroundBatching | None:
@@ -181,14 +191,21 @@ def batch_in_background(pipeline: Pipeline, hits: int, delay: float) -> Backgrou
     return batching
 
 
-def _serve_one(args: argparse.Namespace, pipeline: Pipeline, sock: socket.socket, url: str) -> bool:
+def _serve_one(
+    args: argparse.Namespace,
+    config: dict[str, object],
+    pipeline: Pipeline,
+    sock: socket.socket,
+    url: str,
+) -> bool:
     """Serve in this process until SIGTERM/SIGINT; False if the lifespan startup failed."""
     import uvicorn
 
     from d8a.hosting.asgi import collector_app
 
     batching = batch_in_background(pipeline, args.batch, args.batch_delay)
-    app = collector_app(pipeline, prefix=args.prefix, worker=args.run_worker, metrics=True)
+    worker = serve_worker(pipeline, config) if args.run_worker else False
+    app = collector_app(pipeline, prefix=args.prefix, worker=worker, metrics=True)
     server_config = uvicorn.Config(
         app,
         lifespan="on",
@@ -249,7 +266,7 @@ def _serve_processes(
             sock,
             spec,
             processes=args.workers,
-            run_worker=args.run_worker,
+            worker=serve_worker(pipeline, config) if args.run_worker else None,
             uvicorn_options=options,
         )
     finally:

@@ -13,9 +13,11 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
+import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from d8a import Pipeline
+from d8a.scaleout.worker import ScaledWorker
 
 
 def start(*options: str) -> tuple[subprocess.Popen[str], str]:
@@ -112,6 +114,13 @@ def test_redis_queue_and_state_with_partitions_over_a_restart(
     )
     server, url = start(*backends)
     send(url, range(0, 24), clients=6)
+    with redis.Redis.from_url(redis_url) as client:  # the worker in d8a serve leases them
+        deadline = time.monotonic() + 60
+        while not all(leases := [client.get(f"d8a:queue:hits:lease:{p}") for p in range(4)]):
+            assert time.monotonic() < deadline, leases
+            time.sleep(0.05)
+    assert len(set(leases)) == 1, leases
+    assert "d8a_worker_running 1.0" in httpx.get(f"{url}/metrics", timeout=30).text
     stop(server)
     server, url = start(*backends)
     send(url, range(24, 48), clients=6)
@@ -125,7 +134,13 @@ def test_redis_queue_and_state_with_partitions_over_a_restart(
         .warehouse(f"sqlite:///{tmp_path / 'events.db'}")
         .build()
     ) as pipeline:
-        pipeline.flush()
+        # d8a serve ran the worker d8a worker runs on Redis: a ScaledWorker, which left
+        # its partitions at SIGTERM. Another takes them all over and closes the sessions.
+        scaled = ScaledWorker(pipeline, pipeline.queue, store=redis_url, pings=False)
+        scaled.rebalance()
+        assert scaled.partitions == [0, 1, 2, 3]
+        scaled.flush()
+        scaled.close()
     found = rows(tmp_path / "events.db")
     assert sorted(page for _, _, page in found) == sorted(f"https://x/p{n}" for n in range(48))
     assert sessions_per_client(found) == {f"c{n}": 1 for n in range(6)}

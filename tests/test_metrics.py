@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 from typing_extensions import override
@@ -206,6 +206,7 @@ counts = st.dictionaries(
 )
 
 
+@settings(deadline=None)  # the machine is shared: a slow example is not a failure
 @given(
     requests=counts,
     rows=counts,

@@ -41,13 +41,16 @@ from d8a.errors import ConfigurationError
 from d8a.hosting.asgi_batching import BackgroundBatching
 from d8a.pipeline import Pipeline
 from d8a.receiver import Response
+from d8a.runner import BackgroundLoop, WorkerLoop
 
 __all__ = [
     "MAX_BODY_BYTES",
     "CollectorApp",
     "D8AMiddleware",
     "Lifecycle",
+    "WorkerChoice",
     "collector_app",
+    "stop_worker",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -55,6 +58,9 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+WorkerChoice = bool | Callable[[], BackgroundLoop]
+"""``worker=``: True runs ``pipeline.worker()``, False none, a callable the loop it
+returns (``d8a serve`` passes one that makes a ``ScaledWorker`` on Redis)."""
 
 MAX_BODY_BYTES = 1024 * 1024
 """Default cap on a request body; gtag batches stay far below it."""
@@ -150,7 +156,7 @@ class Lifecycle:
         self,
         pipeline: Pipeline,
         *,
-        worker: bool = True,
+        worker: WorkerChoice = True,
         poll: float = 0.5,
         flush_every: float = 1.0,
     ) -> None:
@@ -158,9 +164,16 @@ class Lifecycle:
         self.worker = worker
         self.poll = poll
         self.flush_every = flush_every
+        self.loop: BackgroundLoop | None = None
+        """The worker loop while it runs (``pipeline.worker()`` or what ``worker`` made)."""
         self._flusher: asyncio.Task[None] | None = None
         self._started = False
         self._stopped = False
+
+    def _make_loop(self) -> BackgroundLoop | None:
+        if callable(self.worker):
+            return self.worker()
+        return self.pipeline.worker() if self.worker else None
 
     async def startup(self) -> None:
         """Create the tables and start the worker thread (``worker=True``); start
@@ -168,15 +181,17 @@ class Lifecycle:
         if self._started:
             return
         self._started = True
-        loop = asyncio.get_running_loop()
-        if self.worker:
-            worker = await loop.run_in_executor(None, self.pipeline.worker)
-            worker.start(self.poll)
+        self.loop = await asyncio.get_running_loop().run_in_executor(None, self._make_loop)
+        if self.loop is not None:
+            self.loop.start(self.poll)
         if isinstance(self.pipeline.receiver.storage, BatchingStorage):
             self._flusher = asyncio.create_task(self._flush_periodically())
         log.info(
             "d8a collector started",
-            extra={"worker": self.worker, "paths": list(self.pipeline.receiver.paths)},
+            extra={
+                "worker": type(self.loop).__name__ if self.loop else None,
+                "paths": list(self.pipeline.receiver.paths),
+            },
         )
 
     async def _flush_periodically(self) -> None:
@@ -204,31 +219,43 @@ class Lifecycle:
         pipeline = self.pipeline
         pipeline.receiver.storage.flush()  # the pipeline's storage, or a wrapper of it
         pipeline.storage.flush()
-        if not self.worker:
+        if self.loop is None:
             log.info("d8a collector stopped", extra={"hits": pipeline.receiver.stats.hits})
             return
-        worker = pipeline.worker()
-        worker.stop()
-        worker.run_until_empty()
+        stop_worker(pipeline, self.loop)
+        log.info("d8a collector and worker stopped", extra={"hits": pipeline.receiver.stats.hits})
+
+
+def stop_worker(pipeline: Pipeline, loop: BackgroundLoop) -> None:
+    """Stop a worker loop at shutdown, keeping open protosessions in the state store.
+
+    A :class:`~d8a.runner.WorkerLoop` stops after its step in progress and then
+    consumes what is queued (and, on a memory queue, which dies with the
+    process, closes and writes everything); another loop, such as a
+    ``ScaledWorker``, is closed: it hands its partitions back and their
+    messages wait in the queue for the next owner."""
+    if isinstance(loop, WorkerLoop):
+        loop.stop()
+        loop.run_until_empty()
         if not pipeline.queue_is_durable:
-            worker.flush()  # a memory queue dies with the process: write everything now
-        log.info(
-            "d8a collector and worker stopped",
-            extra={
-                "hits": pipeline.receiver.stats.hits,
-                "protosessions_open": worker.protosessions.open_count,
-            },
-        )
+            loop.flush()
+        return
+    close = getattr(loop, "close", None)
+    if callable(close):
+        close()
+    else:
+        loop.stop()
 
 
 class _Collector:
     """Answers one collector request with the pipeline."""
 
-    def __init__(self, pipeline: Pipeline, max_body: int, metrics_path: str | None) -> None:
-        self.pipeline = pipeline
+    def __init__(self, lifecycle: Lifecycle, max_body: int, metrics_path: str | None) -> None:
+        self.pipeline = lifecycle.pipeline
+        self.lifecycle = lifecycle
         self.max_body = max_body
         self.metrics_path = metrics_path
-        self.inline = _ingests_inline(pipeline)
+        self.inline = _ingests_inline(self.pipeline)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         pipeline = self.pipeline
@@ -267,9 +294,18 @@ class _Collector:
         from d8a.metrics import prometheus_text
 
         text = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: prometheus_text(self.pipeline.metrics())
+            None, lambda: prometheus_text(self.snapshot())
         )
         return Response(200, _PROMETHEUS, text)
+
+    def snapshot(self) -> dict[str, Any]:
+        """``pipeline.metrics()``; ``worker_running`` also covers a loop the pipeline
+        does not know of (a ``ScaledWorker``)."""
+        snapshot = self.pipeline.metrics()
+        loop = self.lifecycle.loop
+        if loop is not None and not isinstance(loop, WorkerLoop):
+            snapshot["worker_running"] = loop.running
+        return snapshot
 
 
 async def _lifespan(lifecycle: Lifecycle, receive: Receive, send: Send) -> None:
@@ -305,7 +341,7 @@ class CollectorApp:
         pipeline: Pipeline,
         *,
         prefix: str = "",
-        worker: bool = True,
+        worker: WorkerChoice = True,
         max_body: int = MAX_BODY_BYTES,
         metrics: bool = False,
         poll: float = 0.5,
@@ -313,7 +349,7 @@ class CollectorApp:
         self.pipeline = pipeline
         self.prefix = _normalised_prefix(prefix)
         self.lifecycle = Lifecycle(pipeline, worker=worker, poll=poll)
-        self._collector = _Collector(pipeline, max_body, "/metrics" if metrics else None)
+        self._collector = _Collector(self.lifecycle, max_body, "/metrics" if metrics else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -338,7 +374,7 @@ def collector_app(
     pipeline: Pipeline,
     *,
     prefix: str = "",
-    worker: bool = True,
+    worker: WorkerChoice = True,
     max_body: int = MAX_BODY_BYTES,
     metrics: bool = False,
 ) -> CollectorApp:
@@ -369,7 +405,7 @@ class D8AMiddleware:
         pipeline: Pipeline,
         *,
         prefix: str = "/d8a",
-        worker: bool = True,
+        worker: WorkerChoice = True,
         max_body: int = MAX_BODY_BYTES,
         metrics: bool = False,
         poll: float = 0.5,
@@ -380,7 +416,7 @@ class D8AMiddleware:
         self.lifecycle = Lifecycle(pipeline, worker=worker, poll=poll)
         extra = ("/healthz", "/metrics") if metrics else ("/healthz",)
         self.paths = frozenset(self.prefix + path for path in (*pipeline.receiver.paths, *extra))
-        self._collector = _Collector(pipeline, max_body, "/metrics" if metrics else None)
+        self._collector = _Collector(self.lifecycle, max_body, "/metrics" if metrics else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -21,11 +21,14 @@ import inspect
 import json
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from d8a.config_file import builder_from_config
 from d8a.errors import ConfigurationError
+from d8a.hosting.asgi import stop_worker
 from d8a.pipeline import Pipeline
+from d8a.runner import BackgroundLoop
 
 __all__ = ["PROCESS_SPEC", "collector_process_app", "serve_processes"]
 
@@ -51,11 +54,11 @@ def serve_processes(
     spec: dict[str, Any],
     *,
     processes: int,
-    run_worker: bool,
+    worker: Callable[[], BackgroundLoop] | None,
     uvicorn_options: dict[str, Any],
 ) -> None:
     """Run ``processes`` collector processes on ``sock`` until SIGTERM/SIGINT, with the
-    worker of ``pipeline`` in a thread of this process when ``run_worker``."""
+    worker loop ``worker`` makes (if any) in a thread of this process."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -71,9 +74,9 @@ def serve_processes(
         log_config=None,
         **uvicorn_options,
     )
-    worker = pipeline.worker() if run_worker else None
-    if worker is not None:
-        worker.start()
+    loop = worker() if worker is not None else None
+    if loop is not None:
+        loop.start()
     try:
         supervisor: Any
         if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn
@@ -85,6 +88,5 @@ def serve_processes(
         supervisor.run()
     finally:
         pipeline.storage.flush()
-        if worker is not None:
-            worker.stop()
-            worker.run_until_empty()  # what the collectors published while stopping
+        if loop is not None:
+            stop_worker(pipeline, loop)  # consumes what the collectors published while stopping
