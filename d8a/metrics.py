@@ -12,7 +12,7 @@ worker, such as ``d8a serve --no-worker``)::
         "events_dropped": {"drop_bots": 2},       # left out on purpose, by setting/filter
         "events_broken": {"page_title": 1},       # a column failed, by column
         "sessions_written": 310,
-        "rows_written": {"events": 1180},         # by table
+        "rows_written": {"events": 1180},         # handed to the warehouse, by table
         "write_errors": 0,                        # failed warehouse writes (retried)
         "worker_running": True,
         "protosessions_open": 42,
