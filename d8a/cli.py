@@ -78,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``d8a`` command."""
     from d8a.cli_commands import FORMATS
     from d8a.cli_serve import add_serve_options
+    from d8a.cli_worker import add_worker_options
 
     parser = argparse.ArgumentParser(prog="d8a", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker = commands.add_parser("worker", help="run the worker loop until SIGTERM")
     _backend_options(worker, config_required=False)
     _queue_options(worker)
+    add_worker_options(worker)
     worker.add_argument("--poll", type=float, default=0.5, help="seconds to wait when idle")
     worker.set_defaults(func=_worker)
     serve = commands.add_parser("serve", help="run the collector (and worker) on uvicorn")

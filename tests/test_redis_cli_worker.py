@@ -137,6 +137,7 @@ def test_async_closer_with_a_writer_process(
         (["--state", "sqlite:///state.db"], {}, "need Redis state too"),
         ([], {"D8A_ROLE": "reader"}, "role must be one of sessions, writer"),
         ([], {"D8A_ROLE": "writer"}, "needs the async closer"),
+        (["--role", "writer"], {}, "needs the async closer"),
         ([], {"D8A_CLOSER": "later"}, "closer must be 'direct' or 'async'"),
     ],
 )
