@@ -166,9 +166,10 @@ def serve(args: argparse.Namespace, config: dict[str, object]) -> int:
             )
         sock = _listen(args.host, args.port)
         host, port = sock.getsockname()[:2]
+        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         if args.workers > 1:
-            _serve_processes(args, config, pipeline, sock, f"http://{host}:{port}")
-        elif not _serve_one(args, config, pipeline, sock, f"http://{host}:{port}"):
+            _serve_processes(args, config, pipeline, sock, url)
+        elif not _serve_one(args, config, pipeline, sock, url):
             return 1
     print("d8a serve: stopped", file=sys.stderr, flush=True)
     return 0
