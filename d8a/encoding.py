@@ -89,7 +89,12 @@ def encode_batch(refs: list[HitRef]) -> bytes:
     )
 
 
+_new_tuple = tuple.__new__  # builds a HitRef without its Python-level __new__
+
+
 def _ref(item: list[Any]) -> HitRef:
+    if type(item) is list and len(item) == 5:  # no stamps: the common case
+        return _new_tuple(HitRef, (*item, ()))
     property_id, client_id, hit_id, received_at, data, *rest = item
     stamps = tuple(rest[0]) if rest else ()
     return HitRef(property_id, client_id, hit_id, received_at, data, stamps)
