@@ -7,6 +7,7 @@ Arrays are built column-wise from the values lists, the cheap way to make Arrow.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import Any
 
@@ -42,6 +43,7 @@ class EmbeddedLayout(Layout):
         if session_prefix:
             validate_identifier(session_prefix + "x")
         self.session_prefix = session_prefix
+        self._schema_cache: dict[int, tuple[ColumnSet, pa.Schema, pa.Schema]] = {}
 
     def schema(self, columns: ColumnSet) -> pa.Schema:
         """Event, then session-scoped event, then session columns (prefixed)."""
@@ -53,9 +55,17 @@ class EmbeddedLayout(Layout):
     def tables(self, columns: ColumnSet) -> dict[str, pa.Schema]:
         return {self.table: self.schema(columns)}
 
+    def _schemas(self, columns: ColumnSet) -> tuple[pa.Schema, pa.Schema]:
+        """The table schema and the session columns' schema, built once a column set."""
+        found = self._schema_cache.get(id(columns))
+        if found is None or found[0] is not columns:
+            found = (columns, self.schema(columns), pa.schema(columns.session_fields))
+            self._schema_cache[id(columns)] = found  # keeps ``columns`` alive: ids stay valid
+        return found[1], found[2]
+
     @override
     def to_tables(self, columns: ColumnSet, sessions: Sequence[Session]) -> dict[str, pa.Table]:
-        schema = self.schema(columns)
+        schema, session_schema = self._schemas(columns)
         event_values = [event.values for session in sessions for event in session.events]
         counts = [len(session.events) for session in sessions]
         fields = (*columns.event_fields, *columns.session_scoped_fields)
@@ -66,7 +76,9 @@ class EmbeddedLayout(Layout):
             )
         ]
         # Session values: one per session, repeated onto its rows by one take (in C).
-        owner = pa.array([i for i, count in enumerate(counts) for _ in range(count)], pa.int32())
+        owner = pa.array(
+            list(chain.from_iterable(map(repeat, range(len(counts)), counts))), pa.int32()
+        )
         per_session = []
         for field in columns.session_fields:
             name = field.name
@@ -77,9 +89,7 @@ class EmbeddedLayout(Layout):
                 rows = [row for row, s in enumerate(owner.to_pylist()) if s in bad]
                 raise BadValuesError(exc.column, rows) from None
         if per_session:
-            session_table = pa.Table.from_arrays(
-                per_session, schema=pa.schema(columns.session_fields)
-            )
+            session_table = pa.Table.from_arrays(per_session, schema=session_schema)
             arrays.extend(session_table.take(owner).columns)
         return {self.table: pa.Table.from_arrays(arrays, schema=schema)}
 
