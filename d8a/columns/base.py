@@ -80,7 +80,13 @@ class Interface:
 
 @dataclass(slots=True)
 class Event:
-    """One hit on its way to a row: the hit, the column values, scratch metadata."""
+    """One hit on its way to a row: the hit, the column values, scratch metadata.
+
+    In the pipeline ``values`` starts as a copy of
+    :attr:`ColumnSet.event_row_template <d8a.columns.columnset.ColumnSet.event_row_template>`:
+    every event and session-scoped column of the set is present, ``None`` until its
+    column writes it. Test a value, not a key's presence, to know whether a column ran
+    (or mark ``metadata``)."""
 
     hit: Hit
     values: dict[str, Any] = field(default_factory=dict)
