@@ -58,7 +58,20 @@ BACKEND_KEY_HELP: Mapping[str, tuple[str, str, str]] = {
     "protocols": (
         "list[str]",
         '["ga4"]',
-        "Protocols served, by name (`ga4`, `d8a`, ...).",
+        "Protocols served, by name (`ga4`, `d8a`, `matomo`).",
+    ),
+    "closer": (
+        "str",
+        '"direct"',
+        "How closed protosessions become rows: `direct` (the worker writes them) or "
+        "`async` (published to a second queue for `d8a worker --role writer` "
+        "processes; [scaling](scaling.md)).",
+    ),
+    "closed_queue": (
+        "str",
+        "beside the queue",
+        "The async closer's queue URL; by default a second queue beside `queue` "
+        "([scaling](scaling.md)).",
     ),
 }
 """(type, default, meaning) of each backend key of the config file."""

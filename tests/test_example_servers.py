@@ -107,12 +107,14 @@ def http_request(
     headers: Mapping[str, str] | None = None,
     timeout: float = 60.0,
 ) -> tuple[int, dict[str, str], bytes]:
-    """One request on a new connection: status, headers, body."""
+    """One request on a new connection: status, headers (names in Title-Case, as
+    servers differ: uvicorn with httptools sends them in lower case), body."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         connection.request(method, target, body=body or None, headers=dict(headers or {}))
         response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        headers = {name.title(): value for name, value in response.getheaders()}
+        return response.status, headers, response.read()
     finally:
         connection.close()
 
