@@ -15,7 +15,7 @@ from typing import Any
 
 from d8a.errors import ProtocolError
 
-__all__ = ["Hit", "Request", "canonical_header", "partition_key", "to_epoch"]
+__all__ = ["Hit", "Request", "canonical_header", "hit_size", "partition_key", "to_epoch"]
 
 
 _CANONICAL: dict[str, str] = {}
@@ -185,3 +185,14 @@ class Hit:
     def from_list(cls, data: list[Any]) -> Hit:
         """Inverse of :meth:`to_list`."""
         return cls(*data)
+
+
+def hit_size(hit: Hit) -> int:
+    """Approximate bytes of a hit (params, headers and identity strings), what the
+    receiver checks against ``max_hit_bytes``."""
+    size = len(hit.id) + len(hit.client_id) + len(hit.ip) + len(hit.path) + len(hit.event_name)
+    for key, value in hit.params.items():
+        size += len(key) + len(value)
+    for key, value in hit.headers.items():
+        size += len(key) + len(value)
+    return size

@@ -23,7 +23,7 @@ from d8a.client_ip import ClientIP
 from d8a.clock import Clock
 from d8a.config import Settings
 from d8a.errors import PartialRequestError, ProtocolError, TransientError
-from d8a.hits import Hit, Request
+from d8a.hits import Request, hit_size
 from d8a.protocols.base import Endpoint, Protocol
 from d8a.protosessions.identity import stamps_of
 
@@ -93,16 +93,6 @@ def mask_ip(ip: str, level: int) -> str:
         return ip
     prefix = _MASK_V4[level] if address.version == 4 else _MASK_V6[level]
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
-
-
-def hit_size(hit: Hit) -> int:
-    """Approximate bytes of a hit (params, headers and identity strings)."""
-    size = len(hit.id) + len(hit.client_id) + len(hit.ip) + len(hit.path) + len(hit.event_name)
-    for key, value in hit.params.items():
-        size += len(key) + len(value)
-    for key, value in hit.headers.items():
-        size += len(key) + len(value)
-    return size
 
 
 class Receiver:

@@ -19,7 +19,7 @@ from typing_extensions import override
 from d8a.columns.base import EventColumn, SessionColumn, SessionScopedEventColumn
 from d8a.config import Settings
 from d8a.errors import ProtocolError
-from d8a.hits import Hit, Request
+from d8a.hits import Hit, Request, hit_size
 from d8a.protocols.base import Endpoint, Protocol
 from d8a.protocols.matomo_columns import matomo_event_columns
 from d8a.protocols.matomo_request import (
@@ -59,16 +59,6 @@ def event_name(params: Mapping[str, str]) -> str:
     if get("e_c") and get("e_a"):
         return "custom_event"
     return "page_view"
-
-
-def _size(hit: Hit) -> int:
-    """Bytes of a hit as the receiver counts them against ``max_hit_bytes``."""
-    size = len(hit.id) + len(hit.client_id) + len(hit.ip) + len(hit.path) + len(hit.event_name)
-    for key, value in hit.params.items():
-        size += len(key) + len(value)
-    for key, value in hit.headers.items():
-        size += len(key) + len(value)
-    return size
 
 
 class MatomoProtocol(Protocol):
@@ -139,7 +129,7 @@ class MatomoProtocol(Protocol):
             request.received_at,
         )
         limit = settings.max_hit_bytes
-        if index is not None and _size(hit) + _SIZE_MARGIN > limit:
+        if index is not None and hit_size(hit) + _SIZE_MARGIN > limit:
             raise ProtocolError(f"hit larger than the {limit}-byte limit")
         return hit
 

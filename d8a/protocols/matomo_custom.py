@@ -244,23 +244,29 @@ def _describe(entry: MatomoCustomDimension | MatomoCustomVariable) -> tuple[str,
     )
 
 
+def _lookup(
+    scope: str, entry: MatomoCustomDimension | MatomoCustomVariable
+) -> tuple[Interface, tuple[str, ...], tuple[str, str, str, object]]:
+    """Interface, dependencies and (column, source column, match key, wanted value)
+    of the ``scope`` column of ``entry``."""
+    kind, description, wanted = _describe(entry)
+    source_id, source = _SOURCES[kind][scope]
+    key = "slot" if kind == "dimension" else "name"
+    interface = _interface(scope, entry.column_name, description)
+    return interface, (source_id,), (entry.column_name, source, key, wanted)
+
+
 class CustomEventLookup(EventColumn):
     """An event-scope custom column: one entry of the event's ``custom_dimensions``
     (matched by slot) or ``custom_variables`` (matched by name)."""
 
     def __init__(self, entry: MatomoCustomDimension | MatomoCustomVariable) -> None:
-        kind, description, wanted = _describe(entry)
-        source_id, source = _SOURCES[kind]["event"]
-        self.interface = _interface("event", entry.column_name, description)
-        self.depends_on = (source_id,)
-        self._name = entry.column_name
-        self._source = source
-        self._key = "slot" if kind == "dimension" else "name"
-        self._wanted = wanted
+        self.interface, self.depends_on, self._lookup = _lookup("event", entry)
 
     @override
     def write(self, event: Event) -> None:
-        event.values[self._name] = _pick(event.values.get(self._source), self._key, self._wanted)
+        name, source, key, wanted = self._lookup
+        event.values[name] = _pick(event.values.get(source), key, wanted)
 
 
 class CustomSessionLookup(SessionColumn):
@@ -268,20 +274,12 @@ class CustomSessionLookup(SessionColumn):
     (matched by slot) or ``session_custom_variables`` (matched by name)."""
 
     def __init__(self, entry: MatomoCustomDimension | MatomoCustomVariable) -> None:
-        kind, description, wanted = _describe(entry)
-        source_id, source = _SOURCES[kind]["session"]
-        self.interface = _interface("session", entry.column_name, description)
-        self.depends_on = (source_id,)
-        self._name = entry.column_name
-        self._source = source
-        self._key = "slot" if kind == "dimension" else "name"
-        self._wanted = wanted
+        self.interface, self.depends_on, self._lookup = _lookup("session", entry)
 
     @override
     def write(self, session: Session) -> None:
-        session.values[self._name] = _pick(
-            session.values.get(self._source), self._key, self._wanted
-        )
+        name, source, key, wanted = self._lookup
+        session.values[name] = _pick(session.values.get(source), key, wanted)
 
 
 def _configured(settings: Settings) -> list[MatomoCustomDimension | MatomoCustomVariable]:
