@@ -60,6 +60,13 @@ def build_sessions(
     return build_sessions_many([protosession], columns, settings, stats)
 
 
+_CHUNK_EVENTS = 128
+"""Event columns run over the events of consecutive protosessions together, about
+this many at a time: fewer calls, while the rows stay in the CPU cache (measured:
+all the events of a close call at once, often over 1,000, run slower than one
+protosession at a time; chunks of about 128 events run faster than either)."""
+
+
 def build_sessions_many(
     protosessions: Sequence[Sequence[Hit]],
     columns: ColumnSet,
@@ -69,8 +76,28 @@ def build_sessions_many(
     """:func:`build_sessions` for several protosessions of one column set, in order.
 
     Event columns see one event at a time, so each runs once over the events of
-    every protosession (one ``write_all`` call, not one a protosession); the
-    rest runs protosession by protosession."""
+    several protosessions (see :data:`_CHUNK_EVENTS`); the rest runs protosession
+    by protosession."""
+    finished: list[Session] = []
+    chunk: list[Sequence[Hit]] = []
+    size = 0
+    for protosession in protosessions:
+        chunk.append(protosession)
+        size += len(protosession)
+        if size >= _CHUNK_EVENTS:
+            finished.extend(_build_chunk(chunk, columns, settings, stats))
+            chunk, size = [], 0
+    if chunk:
+        finished.extend(_build_chunk(chunk, columns, settings, stats))
+    return finished
+
+
+def _build_chunk(
+    protosessions: Sequence[Sequence[Hit]],
+    columns: ColumnSet,
+    settings: Settings,
+    stats: SessionStats,
+) -> list[Session]:
     template = columns.event_row_template  # every row holds every column, in table order
     groups = [
         [Event(hit, template.copy()) for hit in protosession] for protosession in protosessions
