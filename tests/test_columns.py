@@ -124,3 +124,24 @@ def test_a_value_of_the_wrong_type_drops_only_its_event() -> None:
     assert table.column("id").to_pylist() == ["a", "c"]
     assert table.column("session_total_events").to_pylist() == [3, 3]
     assert pipeline.closer.stats.broken_events == {"wrong: value does not fit the column type": 1}
+
+
+def test_a_broken_event_spares_the_other_protosessions_closed_with_it() -> None:
+    """Event columns run over chunks of events of several protosessions at once;
+    one failing event must not touch the others of its chunk."""
+    boom = EventValue(iface("boom", pa.int64()), lambda e: 1 // (e.hit.id != "c17-2"))
+    pipeline = Pipeline.builder().columns(boom).pings(False).build()
+    for client in range(60):  # 300 events, closed together: several chunks
+        for step in range(5):
+            request = ga4(f"{client}.1", id=f"c{client}-{step}", at=1e9 + step)
+            assert pipeline.ingest(request).status == 204
+    pipeline.flush()
+    table = pipeline.driver.table("events")  # type: ignore[attr-defined]
+    ids = table.column("id").to_pylist()
+    assert len(ids) == 299 and "c17-2" not in ids
+    totals = dict(zip(ids, table.column("session_total_events").to_pylist(), strict=True))
+    assert {totals[f"c{c}-0"] for c in range(60) if c != 17} == {5}
+    assert totals["c17-0"] == 4
+    assert set(table.column("boom").to_pylist()) == {1}
+    (reason,) = pipeline.closer.stats.broken_events
+    assert reason.startswith("boom: ZeroDivisionError")

@@ -14,6 +14,7 @@ import pytest
 from d8a import ConfigurationError, ManualClock, Pipeline
 from d8a.columns.base import Event, EventColumn, Interface, Session, describe_field
 from d8a.columns.columnset import ColumnSet
+from d8a.columns.simple import EventValue
 from d8a.config import Settings
 from d8a.layouts import (
     EmbeddedLayout,
@@ -29,6 +30,7 @@ from d8a.protocols import protocol_by_name
 from d8a.testing import generate_traffic
 from d8a.warehouse import MemoryDriver
 from d8a.warehouse.duckdb import DuckDBDriver
+from tests.conftest import ga4
 
 
 @functools.cache
@@ -246,3 +248,45 @@ def test_ga4_event_fields(ga4_export: DuckDBDriver) -> None:
         embedded["session_first_event_time"].timestamp()
     )
     assert row["items"] == [] and row["user_properties"] == []
+
+
+def test_transpose_takes_rows_in_any_key_order_and_missing_keys_as_null() -> None:
+    from d8a.layouts.embedded import transpose
+
+    names = ["a", "b", "c"]
+    in_order = [{"a": 1, "b": 2, "c": 3}, {"a": 4, "b": 5, "c": 6}]
+    assert [list(v) for v in transpose(in_order, names)] == [[1, 4], [2, 5], [3, 6]]
+    shuffled = [{"c": 3, "a": 1, "b": 2}, {"a": 4, "b": 5, "c": 6}]
+    assert [list(v) for v in transpose(shuffled, names)] == [[1, 4], [2, 5], [3, 6]]
+    extra = [{"a": 1, "b": 2, "c": 3, "z": 0}, {"a": 4, "b": 5, "c": 6}]
+    assert [list(v) for v in transpose(extra, names)] == [[1, 4], [2, 5], [3, 6]]
+    missing = [{"a": 1, "c": 3}, {"b": 5}]
+    assert [list(v) for v in transpose(missing, names)] == [[1, None], [None, 5], [3, None]]
+    assert [list(v) for v in transpose([], names)] == [[], [], []]
+
+
+@pytest.mark.parametrize(
+    "type_",
+    [
+        pa.string(),
+        pa.int64(),
+        pa.float64(),
+        pa.bool_(),
+        pa.timestamp("us", tz="UTC"),
+        pa.list_(pa.struct([("name", pa.string()), ("value", pa.int64())])),
+    ],
+)
+def test_a_column_without_values_is_null_of_its_type(type_: pa.DataType) -> None:
+    column = EventValue(
+        Interface("tests.d8a.tech/events/nothing", describe_field("nothing", type_)),
+        lambda e: None,
+    )
+    for rows in (3, 5000):  # within and beyond the cached null array's 4096
+        pipeline = Pipeline.builder().columns(column).pings(False).build()
+        for i in range(rows):
+            assert pipeline.ingest(ga4(f"{i % 50}.1", id=str(i), at=1e9 + i)).status == 204
+        pipeline.flush()
+        table = pipeline.driver.table("events")  # type: ignore[attr-defined]
+        nothing = table.column("nothing")
+        assert nothing.type == type_
+        assert nothing.null_count == table.num_rows == rows
