@@ -1,7 +1,7 @@
 """``d8a serve``: the collector (and by default the worker) in one process, on uvicorn.
 
 uvicorn (the ``d8a[server]`` extra) serves HTTP; the app is
-:func:`d8a.hosting.asgi.collector_app` with ``/metrics`` in the Prometheus text
+:func:`d8a.integrations.asgi.collector_app` with ``/metrics`` in the Prometheus text
 format. The worker loop runs in a thread from ASGI lifespan startup to
 shutdown; ``--no-worker`` leaves the queue to separate ``d8a worker``
 processes.
@@ -31,7 +31,7 @@ from typing import Any
 from d8a.cli_worker import apply_backend_args, worker_loop
 from d8a.config_file import builder_from_config
 from d8a.errors import ConfigurationError, MissingDependencyError
-from d8a.hosting.asgi_batching import BackgroundBatching
+from d8a.integrations.asgi_batching import BackgroundBatching
 from d8a.pipeline import Pipeline
 from d8a.runner import BackgroundLoop
 
@@ -202,7 +202,7 @@ def _serve_one(
     """Serve in this process until SIGTERM/SIGINT; False if the lifespan startup failed."""
     import uvicorn
 
-    from d8a.hosting.asgi import collector_app
+    from d8a.integrations.asgi import collector_app
 
     batching = batch_in_background(pipeline, args.batch, args.batch_delay)
     worker = serve_worker(pipeline, config) if args.run_worker else False
@@ -241,7 +241,7 @@ def _serve_processes(
     sock: socket.socket,
     url: str,
 ) -> None:
-    from d8a.hosting.asgi_processes import serve_processes
+    from d8a.integrations.asgi_processes import serve_processes
 
     spec = {
         "config": config,

@@ -28,7 +28,7 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 
 from d8a.config_file import load_config, pipeline_from_config
-from d8a.hosting.asgi import D8AMiddleware
+from d8a.integrations.asgi import D8AMiddleware
 from d8a.pipeline import Pipeline
 
 DEFAULTS = {

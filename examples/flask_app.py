@@ -34,7 +34,7 @@ from flask import Flask
 from werkzeug.serving import ThreadedWSGIServer
 
 from d8a.config_file import load_config, pipeline_from_config
-from d8a.hosting.wsgi import D8AMiddleware, start_worker
+from d8a.integrations.wsgi import D8AMiddleware, start_worker
 
 DEFAULTS = {
     "queue": "sqlite:///d8a-queue.db",  # one file shared by every web process

@@ -209,7 +209,9 @@ def test_no_worker_collector_with_a_separate_worker_process(tmp_path: Path) -> N
     assert ("d8a_protosessions_open", ()) not in samples  # this process runs no worker
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     stopped = [line for line in lines if line["message"] == "d8a collector stopped"]
-    assert stopped == [{**stopped[0], "logger": "d8a.hosting.asgi", "level": "INFO", "hits": 30}]
+    assert stopped == [
+        {**stopped[0], "logger": "d8a.integrations.asgi", "level": "INFO", "hits": 30}
+    ]
 
 
 def test_metrics_of_the_worker_in_the_serve_process(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from d8a.config_file import load_config, pipeline_from_config  # noqa: E402
-from d8a.hosting.wsgi import D8AMiddleware, start_worker  # noqa: E402
+from d8a.integrations.wsgi import D8AMiddleware, start_worker  # noqa: E402
 
 DEFAULTS = {
     "queue": "sqlite:///d8a-queue.db",

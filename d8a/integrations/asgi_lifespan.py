@@ -1,7 +1,7 @@
 """ASGI lifespan for the collector: the worker thread and the flusher of batched hits.
 
 :class:`Lifecycle` is what ``collector_app`` and ``D8AMiddleware`` (in
-:mod:`d8a.hosting.asgi`) run at ASGI lifespan startup and shutdown; see that
+:mod:`d8a.integrations.asgi`) run at ASGI lifespan startup and shutdown; see that
 module's docstring for what shutdown keeps and what it writes.
 """
 
@@ -19,7 +19,7 @@ from d8a.runner import BackgroundLoop, WorkerLoop
 
 __all__ = ["Lifecycle", "WorkerChoice", "run_lifespan", "stop_worker"]
 
-log = logging.getLogger("d8a.hosting.asgi")  # the name hosts know from the docs
+log = logging.getLogger("d8a.integrations.asgi")  # the name hosts know from the docs
 
 Message = MutableMapping[str, Any]
 WorkerChoice = bool | Callable[[], BackgroundLoop]

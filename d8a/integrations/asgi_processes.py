@@ -26,7 +26,7 @@ from typing import Any
 
 from d8a.config_file import builder_from_config
 from d8a.errors import ConfigurationError
-from d8a.hosting.asgi import stop_worker
+from d8a.integrations.asgi import stop_worker
 from d8a.pipeline import Pipeline
 from d8a.runner import BackgroundLoop
 
@@ -39,7 +39,7 @@ PROCESS_SPEC = "D8A_SERVE_PROCESS"
 def collector_process_app() -> Any:
     """The ASGI app of one collector process (an uvicorn app factory)."""
     from d8a.cli_serve import batch_in_background, configure_logging
-    from d8a.hosting.asgi import collector_app
+    from d8a.integrations.asgi import collector_app
 
     spec = json.loads(os.environ[PROCESS_SPEC])
     configure_logging(spec["log_level"], spec["log_format"])
@@ -67,7 +67,7 @@ def serve_processes(
     except TypeError as exc:
         raise ConfigurationError(f"--workers: the configuration is not JSON: {exc}") from None
     config = uvicorn.Config(
-        "d8a.hosting.asgi_processes:collector_process_app",
+        "d8a.integrations.asgi_processes:collector_process_app",
         factory=True,
         workers=processes,
         lifespan="on",

@@ -30,7 +30,7 @@ from d8a import ManualClock, Pipeline
 from d8a.batching import Storage
 from d8a.errors import ConfigurationError, TransientError
 from d8a.hits import Hit
-from d8a.hosting.asgi import (
+from d8a.integrations.asgi import (
     MAX_BODY_BYTES,
     D8AMiddleware,
     Lifecycle,
@@ -39,7 +39,7 @@ from d8a.hosting.asgi import (
     _headers,
     collector_app,
 )
-from d8a.hosting.asgi_batching import BackgroundBatching
+from d8a.integrations.asgi_batching import BackgroundBatching
 from tests.conftest import T0
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -324,7 +324,7 @@ def test_headers_keep_every_value_of_repeated_names(pairs: list[tuple[str, str]]
 APP = """
 from fastapi import FastAPI
 from d8a import Pipeline
-from d8a.hosting.asgi import D8AMiddleware
+from d8a.integrations.asgi import D8AMiddleware
 
 pipeline = (
     Pipeline.builder(session_timeout=1)

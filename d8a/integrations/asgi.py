@@ -2,7 +2,7 @@
 
 Starlette, FastAPI and any other ASGI framework mount d8a like this::
 
-    from d8a.hosting.asgi import D8AMiddleware
+    from d8a.integrations.asgi import D8AMiddleware
 
     pipeline = Pipeline.builder().queue("sqlite:///queue.db").warehouse(...).build()
     app = FastAPI()
@@ -36,8 +36,8 @@ from typing import Any
 
 from d8a.batching import BatchingStorage
 from d8a.errors import ConfigurationError
-from d8a.hosting.asgi_batching import BackgroundBatching
-from d8a.hosting.asgi_lifespan import Lifecycle, WorkerChoice, run_lifespan, stop_worker
+from d8a.integrations.asgi_batching import BackgroundBatching
+from d8a.integrations.asgi_lifespan import Lifecycle, WorkerChoice, run_lifespan, stop_worker
 from d8a.pipeline import Pipeline
 from d8a.receiver import Response
 from d8a.runner import WorkerLoop
@@ -135,7 +135,7 @@ def _ingests_inline(pipeline: Pipeline) -> bool:
     """Whether ``ingest`` is quick enough for the event loop: it appends to a buffer
     (batching) or to a memory queue, rather than commit to a file another process
     may hold locked. (``BatchingStorage`` still publishes a full batch inline;
-    :class:`~d8a.hosting.asgi_batching.BackgroundBatching` never does.)"""
+    :class:`~d8a.integrations.asgi_batching.BackgroundBatching` never does.)"""
     storage = pipeline.receiver.storage
     batching = isinstance(storage, BatchingStorage | BackgroundBatching)
     return batching or not pipeline.queue_is_durable

@@ -2,7 +2,7 @@
 
 Flask, Django and any other WSGI framework mount d8a like this::
 
-    from d8a.hosting.wsgi import D8AMiddleware, start_worker
+    from d8a.integrations.wsgi import D8AMiddleware, start_worker
 
     pipeline = Pipeline.builder().queue("sqlite:///queue.db").warehouse(...).build()
     app.wsgi_app = D8AMiddleware(app.wsgi_app, pipeline, prefix="/d8a")  # Flask

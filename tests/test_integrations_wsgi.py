@@ -22,7 +22,7 @@ from werkzeug.test import Client, EnvironBuilder
 from d8a import ManualClock, Pipeline
 from d8a.errors import ConfigurationError
 from d8a.hits import canonical_header
-from d8a.hosting.wsgi import (
+from d8a.integrations.wsgi import (
     BodyError,
     D8AMiddleware,
     collector_app,
