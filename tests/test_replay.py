@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -219,3 +222,46 @@ def test_split_at_midnight_in_the_property_time_zone() -> None:
     assert rows(table, "session_id", "session_split_cause") == [("a", None), ("b", "date_changed")]
     with pytest.raises(d8a.ConfigurationError, match="IANA time zone"):
         d8a.replay(requests, timezone="Mars/Olympus")
+
+
+def _watching_thresholds(seen: list[tuple[int, ...]]) -> Iterator[dict[str, Any]]:
+    """Two requests, noting the collector's thresholds while replay reads them."""
+    for i in range(2):
+        seen.append(gc.get_threshold())
+        yield ga4(id=f"gc{i}", at=1e9 + i)
+
+
+def test_replay_runs_the_collector_less_often_and_restores_it() -> None:
+    from d8a.replay import REPLAY_GC_THRESHOLD
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, ...]] = []
+    assert d8a.replay(_watching_thresholds(seen))["events"].num_rows == 2
+    assert seen == [REPLAY_GC_THRESHOLD] * 2
+    assert gc.get_threshold() == before
+    bad = [{"method": "GET", "path": "/g/collect", "query": "v=2"}]
+    with pytest.raises(d8a.ReplayError):
+        d8a.replay(bad, strict=True)
+    assert gc.get_threshold() == before
+
+
+def test_overlapping_replays_restore_the_thresholds_when_the_last_ends() -> None:
+    before = gc.get_threshold()
+    first_started, second_done = threading.Event(), threading.Event()
+
+    def slow() -> Iterator[dict[str, Any]]:
+        yield ga4(id="slow0", at=1e9)
+        first_started.set()
+        assert second_done.wait(60)
+        yield ga4(id="slow1", at=1e9 + 1)
+
+    results: list[int] = []
+    thread = threading.Thread(target=lambda: results.append(d8a.replay(slow())["events"].num_rows))
+    thread.start()
+    assert first_started.wait(60)
+    assert d8a.replay([ga4(id="quick", at=1e9)])["events"].num_rows == 1
+    assert gc.get_threshold() != before  # the first replay still runs
+    second_done.set()
+    thread.join(60)
+    assert results == [2]
+    assert gc.get_threshold() == before
