@@ -8,6 +8,7 @@ queue and the protosession state, and what columns read.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,6 +79,14 @@ class Request:
     id: str | None = None
     size: int = 0
     """Bytes of query, body, headers and IP: an upper bound of any of its hits' size."""
+
+    def hit_id(self, index: int | None) -> str:
+        """The id of this request's hit number ``index`` (None when it yields one
+        hit): the request's ``id``, ``"<id>:<index>"`` with several, a new UUID
+        when the request has no ``id``."""
+        if self.id is None:
+            return str(uuid.uuid4())
+        return self.id if index is None else f"{self.id}:{index}"
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], default_time: float) -> Request:

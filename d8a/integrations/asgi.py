@@ -35,9 +35,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from d8a.batching import BatchingStorage
-from d8a.errors import ConfigurationError
 from d8a.integrations.asgi_batching import BackgroundBatching
 from d8a.integrations.asgi_lifespan import Lifecycle, WorkerChoice, run_lifespan, stop_worker
+from d8a.integrations.paths import collector_paths, normalised_prefix
 from d8a.pipeline import Pipeline
 from d8a.receiver import Response
 from d8a.runner import WorkerLoop
@@ -71,12 +71,6 @@ class _BodyTooLarge(Exception):
 
 class _Disconnected(Exception):
     pass
-
-
-def _normalised_prefix(prefix: str) -> str:
-    if prefix and not prefix.startswith("/"):
-        raise ConfigurationError(f"prefix {prefix!r} must be empty or start with '/'")
-    return prefix.rstrip("/")
 
 
 def _route_path(scope: Scope) -> str:
@@ -217,7 +211,7 @@ class CollectorApp:
         poll: float = 0.5,
     ) -> None:
         self.pipeline = pipeline
-        self.prefix = _normalised_prefix(prefix)
+        self.prefix = normalised_prefix(prefix)
         self.lifecycle = Lifecycle(pipeline, worker=worker, poll=poll)
         self._collector = _Collector(self.lifecycle, max_body, "/metrics" if metrics else None)
 
@@ -282,10 +276,9 @@ class D8AMiddleware:
     ) -> None:
         self.app = app
         self.pipeline = pipeline
-        self.prefix = _normalised_prefix(prefix)
+        self.prefix = normalised_prefix(prefix)
         self.lifecycle = Lifecycle(pipeline, worker=worker, poll=poll)
-        extra = ("/healthz", "/metrics") if metrics else ("/healthz",)
-        self.paths = frozenset(self.prefix + path for path in (*pipeline.receiver.paths, *extra))
+        self.paths = collector_paths(pipeline, self.prefix, metrics)
         self._collector = _Collector(self.lifecycle, max_body, "/metrics" if metrics else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -34,8 +34,8 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from d8a.errors import ConfigurationError
 from d8a.hits import canonical_header
+from d8a.integrations.paths import collector_paths, normalised_prefix
 from d8a.receiver import Response
 
 if TYPE_CHECKING:
@@ -139,12 +139,6 @@ def request_from_environ(
     return request
 
 
-def _normalised_prefix(prefix: str) -> str:
-    if prefix and not prefix.startswith("/"):
-        raise ConfigurationError(f"prefix {prefix!r} must be empty or start with '/'")
-    return prefix.rstrip("/")
-
-
 def _send(response: Response, start_response: StartResponse) -> list[bytes]:
     try:
         phrase = HTTPStatus(response.status).phrase
@@ -187,7 +181,7 @@ class CollectorApp:
         metrics: bool = False,
     ) -> None:
         self.pipeline = pipeline
-        self.prefix = _normalised_prefix(prefix)
+        self.prefix = normalised_prefix(prefix)
         self.max_body = max_body
         self.metrics = metrics
 
@@ -236,11 +230,10 @@ class D8AMiddleware:
     ) -> None:
         self.app = app
         self.pipeline = pipeline
-        self.prefix = _normalised_prefix(prefix)
+        self.prefix = normalised_prefix(prefix)
         self.max_body = max_body
         self.metrics = metrics
-        extra = ("/healthz", "/metrics") if metrics else ("/healthz",)
-        self.paths = frozenset(self.prefix + path for path in (*pipeline.receiver.paths, *extra))
+        self.paths = collector_paths(pipeline, self.prefix, metrics)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = _wsgi_text(str(environ.get("PATH_INFO") or "/"))

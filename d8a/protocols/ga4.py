@@ -9,7 +9,6 @@ event: each non-empty line's parameters replace the URL's (reference §1.4).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 from typing_extensions import override
@@ -67,10 +66,7 @@ class GA4Protocol(Protocol):
             event_name = params.get("en")
             if not event_name:
                 raise ProtocolError("`en` is a required query parameter")
-            if request.id is None:
-                hit_id = str(uuid.uuid4())
-            else:
-                hit_id = request.id if single else f"{request.id}:{index}"
+            hit_id = request.hit_id(None if single else index)
             hits.append(
                 Hit(
                     hit_id,

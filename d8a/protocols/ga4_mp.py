@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -175,10 +174,7 @@ def parse_measurement_protocol(request: Request, property_id: str, protocol: str
             raise ProtocolError(f"{where}.name {name!r} uses a reserved prefix")
         params = {**shared, "en": name, **_event_params(event.get("params"), where)}
         when = _event_time(event.get("timestamp_micros"), request.received_at, f"{where}.")
-        if request.id is None:
-            hit_id = str(uuid.uuid4())
-        else:
-            hit_id = request.id if len(events) == 1 else f"{request.id}:{index}"
+        hit_id = request.hit_id(None if len(events) == 1 else index)
         hits.append(
             Hit(
                 hit_id,

@@ -11,7 +11,6 @@ client-side ``cdt``, ``h``/``m``/``s`` are kept on the hit but not used.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 
 from typing_extensions import override
@@ -109,10 +108,7 @@ class MatomoProtocol(Protocol):
     ) -> Hit:
         if not params.get("idsite"):
             raise ProtocolError("missing idsite")
-        if request.id is None:
-            hit_id = str(uuid.uuid4())
-        else:
-            hit_id = request.id if index is None else f"{request.id}:{index}"
+        hit_id = request.hit_id(index)
         hit = Hit(
             hit_id,
             params.get("_id") or params.get("cid") or hit_id,
