@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+import redis
 
 import d8a
 from d8a.queue.memory import MemoryQueue
@@ -156,7 +157,7 @@ def test_collectors_and_workers_match_replay_through_a_sigkill(
     with last:
         deadline = time.monotonic() + TIMEOUT
         while last.partitions != list(range(processes.PARTITIONS)):  # w0's leases expire
-            assert time.monotonic() < deadline
+            assert time.monotonic() < deadline, lease_state(redis_url, last)
             last.rebalance()
             time.sleep(0.05)
         last.flush()
@@ -168,6 +169,18 @@ def test_collectors_and_workers_match_replay_through_a_sigkill(
     assert not missing and not extra, (sorted(missing)[:5], sorted(extra)[:5])
     different = [key for key in expected if rows[key] != expected[key]]
     assert not different, describe(warehouse, rows, expected, different)
+
+
+def lease_state(url: str, worker: Any) -> str:
+    """What the leases look like, for a worker that does not get all partitions."""
+    with redis.Redis.from_url(url) as client:
+        keys = sorted(client.scan_iter(match="d8a:queue:*:lease:*"))
+        members = sorted(client.scan_iter(match="d8a:queue:*:member:*"))
+        leases = {k.decode(): (client.get(k), client.pttl(k)) for k in keys}
+    return (
+        f"worker {worker.leases.worker_id} runs {worker.partitions},"
+        f" owns {worker.leases.owned()}; members {members}; leases {leases}"
+    )
 
 
 def describe(path: str, rows: Rows, expected: Rows, different: list[str]) -> str:

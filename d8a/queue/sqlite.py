@@ -26,7 +26,7 @@ from typing import cast
 import cbor2
 from typing_extensions import override
 
-from d8a._sqlite import is_locked
+from d8a._sqlite import is_locked, use_wal
 from d8a.errors import ConfigurationError, TransientError
 from d8a.queue.base import Consumer, Delivery, Publisher, Task
 
@@ -51,7 +51,7 @@ def _connect(path: str) -> sqlite3.Connection:
     try:
         with _transient():
             conn.execute(f"PRAGMA busy_timeout={int(_BUSY_TIMEOUT_MS)}")
-            conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(conn, _BUSY_TIMEOUT_MS / 1000)
             conn.execute("PRAGMA synchronous=NORMAL")
     except BaseException:
         conn.close()

@@ -24,6 +24,7 @@ import cbor2
 from sqlitedict import SqliteDict, SqliteMultithread
 from typing_extensions import override
 
+from d8a._sqlite import prepare_wal
 from d8a.errors import ConfigurationError
 from d8a.storage.base import KV, Set, StateStore
 
@@ -79,6 +80,10 @@ def _chunks(rows: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield rows[start : start + _CHUNK]
 
 
+_OPEN_TIMEOUT = 30.0
+"""Seconds to retry the races of several processes opening one new file."""
+
+
 class _Connections:
     """One sqlitedict connection per database file, counted by its users."""
 
@@ -91,6 +96,7 @@ class _Connections:
         with self._lock:
             conn, users = self._open.get(key, (None, 0))
             if conn is None:
+                prepare_wal(filename, _OPEN_TIMEOUT)  # other processes may open it now too
                 conn = SqliteMultithread(
                     filename, autocommit=False, journal_mode="WAL", outer_stack=False
                 )

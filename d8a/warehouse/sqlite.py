@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from typing_extensions import override
 
-from d8a._sqlite import is_locked
+from d8a._sqlite import is_locked, use_wal
 from d8a.errors import ConfigurationError, TableNotFoundError, TerminalError, TransientError
 from d8a.warehouse.base import Driver, quote_identifier
 
@@ -148,7 +148,7 @@ class SQLiteDriver(Driver):
                 path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            use_wal(conn, timeout)
         self._conn: sqlite3.Connection | None = conn
 
     def _connection(self) -> sqlite3.Connection:
