@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -58,3 +60,16 @@ def memory_pipeline() -> Pipeline:
 
 
 pytest_plugins = ["conftest_redis", "conftest_bigquery"]  # Redis server, BigQuery emulator
+
+
+@pytest.fixture
+def children() -> Iterator[list[subprocess.Popen[Any]]]:
+    """Child processes a test registers; those still running when it ends (it
+    failed half-way) are killed, so that they do not disturb the next tests
+    (a leftover Redis worker stays a member and keeps partitions)."""
+    started: list[subprocess.Popen[Any]] = []
+    yield started
+    for child in started:
+        if child.poll() is None:
+            child.kill()
+            child.wait(30)

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 import redis
@@ -28,7 +28,26 @@ PARTITIONS = 4
 REQUESTS = list(generate_traffic(visitors=30, seed=11))
 
 
-def d8a_worker(
+class Spawn(Protocol):
+    def __call__(
+        self, url: str, warehouse: Path, *extra: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]: ...
+
+
+@pytest.fixture
+def d8a_worker(children: list[subprocess.Popen[Any]]) -> Spawn:
+    """Starts ``d8a worker`` processes, killed at the end if the test left them running."""
+
+    def spawn(
+        url: str, warehouse: Path, *extra: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
+        children.append(start_worker(url, warehouse, *extra, env=env))
+        return children[-1]
+
+    return spawn
+
+
+def start_worker(
     url: str, warehouse: Path, *extra: str, env: dict[str, str] | None = None
 ) -> subprocess.Popen[str]:
     process = subprocess.Popen(
@@ -99,7 +118,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, 
 
 
 def test_two_worker_processes_share_the_partitions(
-    redis_url: str, tmp_path: Path, reference: dict[str, tuple[Any, ...]]
+    redis_url: str, tmp_path: Path, reference: dict[str, tuple[Any, ...]], d8a_worker: Spawn
 ) -> None:
     ingest(redis_url)
     warehouse = tmp_path / "events.db"
@@ -114,7 +133,7 @@ def test_two_worker_processes_share_the_partitions(
 
 
 def test_async_closer_with_a_writer_process(
-    redis_url: str, tmp_path: Path, reference: dict[str, tuple[Any, ...]]
+    redis_url: str, tmp_path: Path, reference: dict[str, tuple[Any, ...]], d8a_worker: Spawn
 ) -> None:
     ingest(redis_url)
     warehouse = tmp_path / "events.db"
@@ -142,7 +161,12 @@ def test_async_closer_with_a_writer_process(
     ],
 )
 def test_bad_worker_options_are_refused(
-    redis_url: str, tmp_path: Path, extra: list[str], env: dict[str, str], message: str
+    redis_url: str,
+    tmp_path: Path,
+    extra: list[str],
+    env: dict[str, str],
+    message: str,
+    d8a_worker: Spawn,
 ) -> None:
     process = d8a_worker(redis_url, tmp_path / "events.db", *extra, env=env)
     assert process.wait(timeout=60) == 2

@@ -42,12 +42,15 @@ _spec.loader.exec_module(processes)
 class Process:
     """A child whose output goes to a file, read back to wait for its lines."""
 
-    def __init__(self, args: list[str], out: Path, log: IO[str]) -> None:
+    def __init__(
+        self, args: list[str], out: Path, log: IO[str], children: list[subprocess.Popen[Any]]
+    ) -> None:
         self.out = out
         with open(out, "w") as stdout:
             self.proc = subprocess.Popen(
                 [sys.executable, str(SCRIPT), *args], stdout=stdout, stderr=log
             )
+        children.append(self.proc)  # killed if the test fails half-way
 
     def lines(self, prefix: str) -> int:
         return sum(line.startswith(prefix) for line in self.out.read_text().splitlines())
@@ -107,7 +110,7 @@ def lag(queue: Any) -> int:
 
 @pytest.mark.slow
 def test_collectors_and_workers_match_replay_through_a_sigkill(
-    redis_url: str, tmp_path: Path
+    redis_url: str, tmp_path: Path, children: list[subprocess.Popen[Any]]
 ) -> None:
     requests = list(generate_traffic(visitors=120, seed=17))
     d8a.replay(requests, warehouse=f"sqlite:///{tmp_path / 'reference.db'}")
@@ -121,7 +124,9 @@ def test_collectors_and_workers_match_replay_through_a_sigkill(
     with open(tmp_path / "children.log", "w") as log:
 
         def worker(name: str) -> Process:
-            return Process(["work", redis_url, warehouse, name], tmp_path / f"{name}.out", log)
+            return Process(
+                ["work", redis_url, warehouse, name], tmp_path / f"{name}.out", log, children
+            )
 
         workers = [worker(f"w{n}") for n in range(3)]
         for child in workers:
@@ -131,7 +136,7 @@ def test_collectors_and_workers_match_replay_through_a_sigkill(
             path = tmp_path / f"requests-{n}.jsonl"
             path.write_text("".join(json.dumps(as_json(r)) + "\n" for r in share))
             out = tmp_path / f"c{n}.out"
-            collectors.append(Process(["collect", redis_url, str(path)], out, log))
+            collectors.append(Process(["collect", redis_url, str(path)], out, log, children))
         workers[0].wait_for("step ", 3)
         assert workers[0].finish(signal.SIGKILL) == -signal.SIGKILL  # mid-run
         workers.append(worker("w3"))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -123,13 +124,16 @@ time.sleep(60)
 """
 
 
-def test_sigkilled_consumer_loses_nothing(redis_url: str) -> None:
+def test_sigkilled_consumer_loses_nothing(
+    redis_url: str, children: list[subprocess.Popen[Any]]
+) -> None:
     queue = RedisQueue(redis_url, claim_after=0.5)
     with queue.publisher() as publisher:
         publisher.publish(_tasks(range(5), 1))
     child = subprocess.Popen(
         [sys.executable, "-c", _CONSUME, redis_url], stdout=subprocess.PIPE, text=True
     )
+    children.append(child)
     assert child.stdout is not None and child.stdout.readline().strip() == "ready"
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
