@@ -325,5 +325,5 @@ class Pipeline:
         self.close()
 
     def tables(self) -> Sequence[str]:
-        """Names of the tables this pipeline writes."""
-        return [t for c in self.columns.values() for t in self.layout.tables(c)]
+        """Names of the tables this pipeline writes, each once (GA4 and d8a share theirs)."""
+        return list(dict.fromkeys(t for c in self.columns.values() for t in self.layout.tables(c)))

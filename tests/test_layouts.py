@@ -290,3 +290,9 @@ def test_a_column_without_values_is_null_of_its_type(type_: pa.DataType) -> None
         nothing = table.column("nothing")
         assert nothing.type == type_
         assert nothing.null_count == table.num_rows == rows
+
+
+def test_protocols_sharing_a_table_name_it_once() -> None:
+    pipeline = Pipeline.builder().protocols("ga4", "d8a").build()  # both write "events"
+    assert pipeline.tables() == ["events"]
+    pipeline.close()
