@@ -20,6 +20,7 @@ from d8a.protosessions.closer import Closer
 from d8a.protosessions.handler import ProtosessionHandler
 from d8a.protosessions.tasks import AckTracker, HitBatchHandler
 from d8a.queue.base import HIT_BATCH, Consumer, Worker
+from d8a.queue.memory import MemoryQueue
 from d8a.runner import WorkerLoop
 from d8a.sessions.writer import DirectCloser
 from d8a.storage.base import KV, Set
@@ -91,8 +92,6 @@ def open_queue(queue: Any, partitions: int = 1) -> Any:
         return RedisQueue(queue, partitions=partitions)
     scheme, path = split_url(queue, "queue", ("memory", "sqlite"))
     if scheme == "memory":
-        from d8a.queue.memory import MemoryQueue
-
         return MemoryQueue()
     if not path:
         raise ConfigurationError(f"{queue!r}: a SQLite queue needs a file, as sqlite:///queue.db")
@@ -106,7 +105,6 @@ def open_dead_letters(queue: Any) -> Any:
 
     SQLite: table ``queue_dead_letters`` in the same file; memory: another memory
     queue; other backends may offer ``dead_letters()``."""
-    from d8a.queue.memory import MemoryQueue
     from d8a.queue.sqlite import SQLiteQueue
 
     if isinstance(queue, SQLiteQueue):
@@ -163,8 +161,11 @@ def build_worker(
     closer = direct() if closing is None else closing.direct(direct)
     sink: Closer = closer if closing is None else closing.closer()
     tracker = AckTracker()
-    # Hits this process ingests are handed to its own worker without a decode.
-    decoded = DecodedHits()
+    # Hits this process ingests are handed to its own worker without a decode; with
+    # an in-memory queue and state, without being encoded at all.
+    queue = pipeline.queue
+    local = isinstance(queue, MemoryQueue) and not kv.durable and not hits.durable
+    decoded = queue.local_hits if local else DecodedHits()
     if isinstance(pipeline.storage, PublishingStorage | BatchingStorage):
         pipeline.storage.decoded = decoded
     settings = pipeline.settings

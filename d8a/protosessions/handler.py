@@ -4,7 +4,8 @@ State layout (all keys strings, values bytes):
 
 * KV ``open/<len>:<property>\\x1f<client>`` -> id of the client's open protosession;
 * KV ``last/<protosession>`` -> time of its newest hit (8-byte float);
-* Set ``hits/<protosession>`` -> the encoded hits (or one compacted block);
+* Set ``hits/<protosession>`` -> the encoded hits (or one compacted block; with
+  an in-memory queue and state, :class:`~d8a.encoding.LocalHits` tokens);
 * KV ``claim/<stamp>`` -> the open protosession that claimed an identity stamp;
 * Set ``claims/<protosession>`` -> the stamps it claimed, released when it closes.
 
@@ -18,6 +19,7 @@ returned, so a crash in between closes them again at the next start.
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +32,8 @@ from d8a.protosessions.wheel import TimingWheel
 from d8a.storage.base import KV, Set
 
 __all__ = ["ProtosessionHandler"]
+
+log = logging.getLogger(__name__)
 
 _FLOAT = struct.Struct("<d")
 
@@ -61,6 +65,7 @@ class ProtosessionHandler:
         eviction_strategy: str = "rewrite_in_place",
     ) -> None:
         self._decode = decode_hit if decoded is None else decoded.decode
+        self._release = None if decoded is None else decoded.release
         self._kv = kv
         self._set = hits
         self._closer = closer
@@ -229,12 +234,15 @@ class ProtosessionHandler:
         while self.closing:
             batch, self.closing = self.closing[:chunk], self.closing[chunk:]
             try:
-                loaded = [self._load(item.protosession) for item in batch]
+                members = [self._members(item.protosession) for item in batch]
+                loaded = [self._decoded(data) for data in members]
                 self._closer.close([hits for hits in loaded if hits])
             except BaseException:
                 self.closing = batch + self.closing  # retried by the next drain
                 raise
             self._forget(batch)
+            if self._release is not None:
+                self._release([data for datas in members for data in datas])
             closed += len(batch)
         return closed
 
@@ -254,9 +262,20 @@ class ProtosessionHandler:
         if tokens:
             self._on_written(tokens)
 
-    def _load(self, protosession: str) -> list[Hit]:
+    def _members(self, protosession: str) -> list[bytes]:
+        return expand(self._set.members(f"hits/{protosession}"))
+
+    def _decoded(self, members: list[bytes]) -> list[Hit]:
+        """The hits of ``members`` in event order. A hit token already released (its
+        hit was written, or kept out by a filter, before a redelivery re-added it)
+        is skipped."""
         decode = self._decode
-        hits = [decode(data) for data in expand(self._set.members(f"hits/{protosession}"))]
+        hits = []
+        for data in members:
+            try:
+                hits.append(decode(data))
+            except LookupError:
+                log.warning("skipped a redelivered hit already closed: %r", data)
         hits.sort(key=_sort_key)
         return hits
 

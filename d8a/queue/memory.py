@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from typing_extensions import override
 
+from d8a.encoding import LocalHits
 from d8a.queue.base import Consumer, Delivery, Publisher, Task
 
 __all__ = ["MemoryQueue"]
@@ -33,6 +34,9 @@ class MemoryQueue:
     """
 
     def __init__(self) -> None:
+        self.local_hits = LocalHits()
+        """Hits published to this queue by a pipeline whose worker state is in memory
+        too travel as tokens into this (see :class:`~d8a.encoding.LocalHits`)."""
         self._ready = threading.Condition()
         self._entries: dict[int, _Entry] = {}
         self._next_seq = 1
