@@ -146,7 +146,8 @@ class EventParams(EventColumn):
         for event in events:
             params = event.hit.params
             values = event.values
-            values.update(nulls)
+            if own not in values:  # not started from the row template (which has them all)
+                values.update(nulls)
             event.metadata[FLAT_WRITTEN] = True
             found: list[dict[str, Any]] = []
             for key, value in params.items():
@@ -166,7 +167,7 @@ class EventParams(EventColumn):
                 if spec is not None and (key == spec[2] or spec[2] not in params):
                     values[spec[0]] = spec[1](value)
             for column, key in fallbacks:
-                if values[column] is None and key in params:
+                if values.get(column) is None and key in params:
                     values[column] = known_casts[column](params[key])
             if len(found) > 1:
                 found.sort(key=_BY_NAME)

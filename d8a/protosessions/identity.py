@@ -33,8 +33,19 @@ STAMP_HEADERS = (
 """The headers of the session stamp, in the original's order (canonical spelling)."""
 
 
+_DIGESTS: dict[str, str] = {}
+_DIGESTS_LIMIT = 50_000
+
+
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    # A visitor's hits share their stamp texts: hash each text once (bounded cache).
+    found = _DIGESTS.get(text)
+    if found is None:
+        found = hashlib.sha256(text.encode()).hexdigest()
+        if len(_DIGESTS) >= _DIGESTS_LIMIT:
+            _DIGESTS.clear()
+        _DIGESTS[text] = found
+    return found
 
 
 def session_stamp(hit: Hit) -> str:
