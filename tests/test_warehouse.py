@@ -80,6 +80,29 @@ class TestSQLiteDriver(DriverConformance):
         return read_sqlite(Path(driver.path), table)
 
 
+def test_sqlite_leaves_columns_null_on_every_row_out_of_the_insert(tmp_path: Path) -> None:
+    driver = SQLiteDriver(tmp_path / "w.db")
+    schema = pa.schema([("id", pa.string()), ("n", pa.int64()), ("tags", pa.list_(pa.string()))])
+    driver.create_table("t", schema)
+    driver.write("t", pa.table({"id": ["a", "b"], "n": [None, None], "tags": [None, None]}, schema))
+    driver.write("t", pa.table({"id": ["c"], "n": [3], "tags": [["x"]]}, schema))
+    driver.write(
+        "t", pa.table({"id": [None, None], "n": [None, None], "tags": [None, None]}, schema)
+    )
+    driver.close()
+    with closing(sqlite3.connect(tmp_path / "w.db")) as conn:
+        rows = conn.execute('SELECT id, n, tags FROM "t" ORDER BY rowid').fetchall()
+    assert rows == [("a", None, None), ("b", None, None), ("c", 3, '["x"]'), (None, None, None),
+                    (None, None, None)]  # fmt: skip
+
+
+def test_sqlite_refuses_an_unsupported_type_even_when_all_null(tmp_path: Path) -> None:
+    driver = SQLiteDriver(tmp_path / "w.db")
+    with pytest.raises(ConfigurationError):
+        driver.write("t", pa.table({"id": ["a"], "d": pa.array([None], pa.duration("s"))}))
+    driver.close()
+
+
 class TestParquetDriver(DriverConformance):
     deduplicates_across_batches = False
 
