@@ -233,7 +233,8 @@ class SQLiteDriver(Driver):
             present = [0]  # an INSERT names at least one column
         for field in data.schema:
             sqlite_type(field.type)  # refuse unsupported types before touching the database
-        names = [quote_identifier(data.column_names[i]) for i in present]
+        all_names = data.column_names  # a new list at every access: read it once
+        names = [quote_identifier(all_names[i]) for i in present]
         # Convert before taking the write lock: one to_pylist per column, then zip.
         columns = [_column_values(data.column(i)) for i in present]
         sql = (
