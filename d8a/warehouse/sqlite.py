@@ -87,8 +87,12 @@ def _json_default(value: object) -> object:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+_JSON = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(",", ":"))
+"""One encoder for every value: ``json.dumps`` with options builds a new one each call."""
+
+
 def _to_json(value: object) -> str:
-    return json.dumps(value, default=_json_default, ensure_ascii=False, separators=(",", ":"))
+    return _JSON.encode(value)
 
 
 def _column_values(column: pa.ChunkedArray) -> list[Any]:
