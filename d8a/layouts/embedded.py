@@ -19,7 +19,7 @@ from d8a.columns.columnset import ColumnSet
 from d8a.layouts.base import Layout
 from d8a.warehouse.base import validate_identifier
 
-__all__ = ["BadValuesError", "EmbeddedLayout"]
+__all__ = ["BadValuesError", "EmbeddedLayout", "event_arrays"]
 
 
 class BadValuesError(TypeError):
@@ -68,13 +68,7 @@ class EmbeddedLayout(Layout):
         schema, session_schema = self._schemas(columns)
         event_values = [event.values for session in sessions for event in session.events]
         counts = [len(session.events) for session in sessions]
-        fields = (*columns.event_fields, *columns.session_scoped_fields)
-        arrays = [
-            _array(values, field)
-            for values, field in zip(
-                transpose(event_values, columns.event_row_names), fields, strict=True
-            )
-        ]
+        arrays = event_arrays(event_values, columns)
         # Session values: one per session, repeated onto its rows by one take (in C).
         owner = pa.array(
             list(chain.from_iterable(map(repeat, range(len(counts)), counts))), pa.int32()
@@ -92,6 +86,28 @@ class EmbeddedLayout(Layout):
             session_table = pa.Table.from_arrays(per_session, schema=session_schema)
             arrays.extend(session_table.take(owner).columns)
         return {self.table: pa.Table.from_arrays(arrays, schema=schema)}
+
+
+_STRUCTS: dict[int, tuple[ColumnSet, pa.StructType]] = {}
+
+
+def event_arrays(rows: list[dict[str, Any]], columns: ColumnSet) -> list[pa.Array]:
+    """The event and session-scoped columns of ``rows`` (event values), one array each.
+
+    Arrow converts the row dicts in one pass as a struct array (a missing key is
+    NULL), about a third cheaper than transposing them in Python and converting
+    column by column; when a value does not fit its type, the column-by-column
+    path names the rows (BadValuesError)."""
+    found = _STRUCTS.get(id(columns))
+    if found is None or found[0] is not columns:
+        fields = [*columns.event_fields, *columns.session_scoped_fields]
+        found = _STRUCTS[id(columns)] = (columns, pa.struct(fields))  # keeps ids valid
+    try:
+        struct = pa.array(rows, type=found[1])
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+        values = transpose(rows, columns.event_row_names)
+        return [_array(column, field) for column, field in zip(values, found[1], strict=True)]
+    return struct.flatten()  # type: ignore[no-any-return]
 
 
 def transpose(rows: list[dict[str, Any]], names: Sequence[str]) -> list[Sequence[Any]]:

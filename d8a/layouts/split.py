@@ -30,7 +30,7 @@ from d8a.columns.base import Session
 from d8a.columns.columnset import ColumnSet
 from d8a.errors import ConfigurationError
 from d8a.layouts.base import Layout
-from d8a.layouts.embedded import BadValuesError, _array, transpose
+from d8a.layouts.embedded import BadValuesError, _array, event_arrays
 from d8a.warehouse.base import validate_identifier
 
 __all__ = ["SplitLayout"]
@@ -77,13 +77,7 @@ class SplitLayout(Layout):
     def to_tables(self, columns: ColumnSet, sessions: Sequence[Session]) -> dict[str, pa.Table]:
         events_schema, sessions_schema, copied = self._schemas(columns)
         event_values = [event.values for session in sessions for event in session.events]
-        fields = (*columns.event_fields, *columns.session_scoped_fields)
-        arrays = [
-            _array(values, field)
-            for values, field in zip(
-                transpose(event_values, columns.event_row_names), fields, strict=True
-            )
-        ]
+        arrays = event_arrays(event_values, columns)
         session_ids = [session.values.get("session_id") for session in sessions]
         repeated: list[Any] = []
         for session, value in zip(sessions, session_ids, strict=True):
