@@ -126,6 +126,23 @@ def test_a_value_of_the_wrong_type_drops_only_its_event() -> None:
     assert pipeline.closer.stats.broken_events == {"wrong: value does not fit the column type": 1}
 
 
+def test_a_session_value_of_the_wrong_type_drops_only_that_sessions_events() -> None:
+    def size(session: Session) -> object:
+        return "many" if session.events[0].hit.client_id == "2.2" else len(session.events)
+
+    wrong = SessionValue(iface("session_size", pa.int64()), size)
+    pipeline = Pipeline.builder().columns(wrong).pings(False).build()
+    for i, (cid, name) in enumerate([("1.1", "a"), ("2.2", "b"), ("2.2", "c"), ("3.3", "d")]):
+        pipeline.ingest(ga4(cid=cid, en="page_view", id=name, at=1e9 + i))
+    pipeline.flush()
+    table = pipeline.driver.table("events")  # type: ignore[attr-defined]
+    ids, sizes = table.column("id").to_pylist(), table.column("session_size").to_pylist()
+    assert sorted(zip(ids, sizes, strict=True)) == [("a", 1), ("d", 1)]
+    assert pipeline.closer.stats.broken_events == {
+        "session_size: value does not fit the column type": 2
+    }
+
+
 def test_a_broken_event_spares_the_other_protosessions_closed_with_it() -> None:
     """Event columns run over chunks of events of several protosessions at once;
     one failing event must not touch the others of its chunk."""

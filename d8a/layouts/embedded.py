@@ -73,19 +73,33 @@ class EmbeddedLayout(Layout):
         owner = pa.array(
             list(chain.from_iterable(map(repeat, range(len(counts)), counts))), pa.int32()
         )
-        per_session = []
-        for field in columns.session_fields:
-            name = field.name
-            try:
-                per_session.append(_array([s.values.get(name) for s in sessions], field))
-            except BadValuesError as exc:  # report the rows, as the event columns do
-                bad = set(exc.rows)
-                rows = [row for row, s in enumerate(owner.to_pylist()) if s in bad]
-                raise BadValuesError(exc.column, rows) from None
+        per_session = self._session_arrays(columns, sessions, session_schema, owner)
         if per_session:
             session_table = pa.Table.from_arrays(per_session, schema=session_schema)
             arrays.extend(session_table.take(owner).columns)
         return {self.table: pa.Table.from_arrays(arrays, schema=schema)}
+
+    @staticmethod
+    def _session_arrays(
+        columns: ColumnSet, sessions: Sequence[Session], schema: pa.Schema, owner: pa.Array
+    ) -> list[pa.Array]:
+        """One array per session column, a value per session (one struct conversion)."""
+        if not len(schema):
+            return []
+        try:
+            return pa.array([s.values for s in sessions], type=pa.struct(schema)).flatten()  # type: ignore[no-any-return]
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+            pass  # column by column, to name the rows
+        arrays = []
+        for field in columns.session_fields:
+            name = field.name
+            try:
+                arrays.append(_array([s.values.get(name) for s in sessions], field))
+            except BadValuesError as exc:  # report the rows, as the event columns do
+                bad = set(exc.rows)
+                rows = [row for row, s in enumerate(owner.to_pylist()) if s in bad]
+                raise BadValuesError(exc.column, rows) from None
+        return arrays
 
 
 _STRUCTS: dict[int, tuple[ColumnSet, pa.StructType]] = {}
