@@ -33,8 +33,9 @@ def tasks_for(
     for hit in hits:
         part = partition_key(hit.property_id, hit.client_id) % partitions if partitions > 1 else 0
         groups.setdefault(part, []).append(HitRef.of(hit, decoded))
+    frame = decoded.batch if decoded is not None and decoded.local else encode_batch
     return [
-        Task(HIT_BATCH, encode_batch(encoded), {"format": BATCH_FORMAT}, part)
+        Task(HIT_BATCH, frame(encoded), {"format": BATCH_FORMAT}, part)
         for part, encoded in groups.items()
     ]
 

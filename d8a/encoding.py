@@ -22,6 +22,7 @@ from d8a.hits import Hit
 
 __all__ = [
     "BATCH_FORMAT",
+    "LOCAL_BATCH",
     "DecodedHits",
     "HitRef",
     "LocalHits",
@@ -164,9 +165,17 @@ class DecodedHits:
     def release(self, data: list[bytes]) -> None:
         """The hits of ``data`` are written and forgotten (a no-op here)."""
 
+    def batch(self, refs: list[HitRef]) -> bytes:
+        """Only :class:`LocalHits` hands out batch tokens."""
+        raise TypeError(f"{type(self).__name__} encodes hits; it has no tokens")
+
 
 LOCAL = b"\x01d8a-local\x00"
 """The start of a :class:`LocalHits` token; no CBOR-encoded hit (an array) starts so."""
+
+LOCAL_BATCH = b"\x01d8a-batch\x00"
+"""The start of a :class:`LocalHits` batch token, a whole queue message body; no
+zstandard frame starts so."""
 
 
 class LocalHits(DecodedHits):
@@ -189,6 +198,7 @@ class LocalHits(DecodedHits):
     def __init__(self) -> None:
         super().__init__()
         self._numbers = itertools.count()
+        self._batches: dict[bytes, list[HitRef]] = {}
 
     @override
     def token(self, hit: Hit) -> bytes:
@@ -218,5 +228,25 @@ class LocalHits(DecodedHits):
         for item in data:
             pop(item, None)
 
+    @override
+    def batch(self, refs: list[HitRef]) -> bytes:
+        """A queue message body standing for ``refs``, kept until :meth:`release_batch`
+        (the queue calls it when the message is acknowledged)."""
+        token = LOCAL_BATCH + next(self._numbers).to_bytes(8, "big")
+        self._batches[token] = refs
+        return token
+
+    def refs(self, body: bytes) -> list[HitRef]:
+        """The hits of a batch token; ValueError for an unknown one."""
+        refs = self._batches.get(body)
+        if refs is None:
+            raise ValueError(f"in-memory hit batch {body!r} is unknown (acknowledged already?)")
+        return refs
+
+    def release_batch(self, body: bytes) -> None:
+        """Forget a batch token: its message is acknowledged."""
+        self._batches.pop(body, None)
+
     def __len__(self) -> int:
-        return len(self._hits)
+        """Hits and batches kept."""
+        return len(self._hits) + len(self._batches)

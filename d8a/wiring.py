@@ -191,7 +191,11 @@ def build_worker(
 
     dead = pipeline.dead_letters
     handler = HitBatchHandler(
-        protosessions, tracker, already_written, None if dead is None else dead.publisher()
+        protosessions,
+        tracker,
+        already_written,
+        None if dead is None else dead.publisher(),
+        queue.local_hits if isinstance(queue, MemoryQueue) else None,
     )
     worker = Worker({HIT_BATCH: handler})
     loop = WorkerLoop(consumer, worker, protosessions, tracker, pipeline.clock, pings)

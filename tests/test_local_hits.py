@@ -18,9 +18,18 @@ from typing_extensions import override
 
 import d8a
 from d8a import ManualClock, Pipeline
-from d8a.encoding import LOCAL, DecodedHits, HitRef, LocalHits, decode_batch, encode_hit
+from d8a.encoding import (
+    BATCH_FORMAT,
+    LOCAL,
+    LOCAL_BATCH,
+    DecodedHits,
+    HitRef,
+    LocalHits,
+    encode_hit,
+)
 from d8a.errors import TransientError
 from d8a.hits import Hit
+from d8a.queue.base import HIT_BATCH, Task
 from d8a.queue.memory import MemoryQueue
 from d8a.testing import generate_traffic
 from d8a.warehouse import MemoryDriver
@@ -74,9 +83,10 @@ def test_an_in_memory_pipeline_sends_tokens_and_keeps_nothing_once_written(
             assert pipeline.ingest(request).status == 204
         pipeline.storage.flush()
         deliveries = queue.consumer().receive(100)
-        refs = [ref for d in deliveries for ref in decode_batch(d.task.body)]
+        assert deliveries and all(d.task.body.startswith(LOCAL_BATCH) for d in deliveries)
+        refs = [ref for d in deliveries for ref in queue.local_hits.refs(d.task.body)]
         assert refs and all(ref.data.startswith(LOCAL) for ref in refs)
-        assert len(queue.local_hits) == len(refs)
+        assert len(queue.local_hits) == len(refs) + len(deliveries)  # hits and batches
         for request in REQUESTS[5:]:
             assert pipeline.ingest(request).status == 204
         worker.flush()
@@ -169,3 +179,41 @@ def test_a_worker_with_durable_state_refuses_tokens_clearly() -> None:
         DecodedHits().decode(token)
     with pytest.raises(TypeError, match="encodes hits"):
         DecodedHits().token(_hit(1))
+
+
+def test_a_batch_token_lives_until_its_message_is_acknowledged() -> None:
+    queue = MemoryQueue()
+    local = queue.local_hits
+    body = local.batch([HitRef.of(_hit(1), local)])
+    assert body.startswith(LOCAL_BATCH) and [r.id for r in local.refs(body)] == ["h1"]
+    with queue.publisher() as publisher:
+        publisher.publish([Task(HIT_BATCH, body, {"format": BATCH_FORMAT}, 0)])
+    consumer = queue.consumer()
+    (first,) = consumer.receive(10)
+    consumer.close()  # not acknowledged: delivered again, still resolvable
+    consumer = queue.consumer()
+    (again,) = consumer.receive(10)
+    assert again.task.body == first.task.body == body and local.refs(body)
+    consumer.ack([again.receipt])
+    with pytest.raises(ValueError, match="unknown"):
+        local.refs(body)
+
+
+def test_a_batch_token_of_another_queue_is_set_aside_not_lost_silently() -> None:
+    from d8a.protosessions.handler import ProtosessionHandler
+    from d8a.protosessions.tasks import AckTracker, HitBatchHandler
+    from d8a.queue.base import Delivery
+    from d8a.storage.memory import MemoryKV, MemorySet
+
+    dead = MemoryQueue()
+    handler = HitBatchHandler(
+        ProtosessionHandler(MemoryKV(), MemorySet(), None, 1800.0),  # type: ignore[arg-type]
+        AckTracker(),
+        lambda ids: set(),
+        dead.publisher(),
+    )
+    body = LocalHits().batch([])
+    handler(Delivery(Task(HIT_BATCH, body, {"format": BATCH_FORMAT}, 0), "1", 1))
+    assert handler.undecodable == 1
+    (kept,) = dead.consumer().receive(10)
+    assert "another queue" in kept.task.headers["reason"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-from d8a.encoding import BATCH_FORMAT, decode_batch
+from d8a.encoding import BATCH_FORMAT, LOCAL_BATCH, LocalHits, decode_batch
 from d8a.protosessions.handler import ProtosessionHandler
 from d8a.queue.base import Delivery, Publisher, Task
 
@@ -69,8 +69,11 @@ class HitBatchHandler:
         tracker: AckTracker,
         already_written: Callable[[list[str]], set[str]],
         dead_letters: Publisher | None = None,
+        local: LocalHits | None = None,
     ) -> None:
         self._protosessions = protosessions
+        self._local = local
+        """Resolves the batch tokens of an in-memory queue (see :class:`LocalHits`)."""
         self._tracker = tracker
         self._already_written = already_written
         self._dead_letters = dead_letters
@@ -81,7 +84,13 @@ class HitBatchHandler:
             version = delivery.task.headers.get("format", BATCH_FORMAT)
             if version != BATCH_FORMAT:
                 raise ValueError(f"unknown hit batch format {version!r}")
-            refs = decode_batch(delivery.task.body)
+            body = delivery.task.body
+            if body.startswith(LOCAL_BATCH):
+                if self._local is None:
+                    raise ValueError("an in-memory hit batch reached a worker of another queue")
+                refs = self._local.refs(body)
+            else:
+                refs = decode_batch(body)
         except Exception as exc:  # a corrupt message must not stop the worker
             self._set_aside(delivery, str(exc))
             return

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from typing_extensions import override
 
-from d8a.encoding import LocalHits
+from d8a.encoding import LOCAL_BATCH, LocalHits
 from d8a.queue.base import Consumer, Delivery, Publisher, Task
 
 __all__ = ["MemoryQueue"]
@@ -82,7 +82,9 @@ class MemoryQueue:
     def _ack(self, seqs: Sequence[int]) -> None:
         """Forget the tasks of ``seqs``; the caller holds the lock."""
         for seq in seqs:
-            self._entries.pop(seq, None)
+            entry = self._entries.pop(seq, None)
+            if entry is not None and entry.task.body.startswith(LOCAL_BATCH):
+                self.local_hits.release_batch(entry.task.body)
 
 
 def _seqs(receipts: Sequence[str]) -> list[int]:
