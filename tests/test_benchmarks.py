@@ -1,0 +1,34 @@
+"""The throughput benchmarks still run (on a few hundred hits; figures not checked)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_bench_pipeline_prints_every_figure_and_ratio() -> None:
+    out = _run("bench_pipeline.py", "--hits", "300", "--repeat", "1")
+    for label in ("(c) floor", "(a) in-memory replay", "(b) embedded", "(b1)", "(b2)"):
+        assert label in out
+    assert "ratio (a)/(c): 1:" in out and "ratio (b2)/(c): 1:" in out
+
+
+def test_bench_sqlite_write_compares_the_driver_with_sqlite_alone() -> None:
+    out = _run("bench_sqlite_write.py", "--hits", "300", "--batch", "100")
+    assert "300 rows of 252 columns" in out
+    assert "SQLiteDriver.write" in out and "executemany only (baseline)" in out
+    assert "write / baseline:" in out
