@@ -25,17 +25,18 @@ import pyarrow as pa
 
 import d8a
 from d8a.testing import generate_traffic
-from d8a.warehouse.sqlite import SQLiteDriver, _column_values, quote_identifier
+from d8a.warehouse.sqlite import (
+    SQLiteDriver,
+    _column_values,
+    present_columns,
+    quote_identifier,
+)
 
 
 def _rows(hits: int) -> pa.Table:
     requests = list(generate_traffic(visitors=hits // 12 + 10, seed=1, days=3))
     table: pa.Table = d8a.replay(requests)["events"]
     return table.slice(0, hits)
-
-
-def _present(batch: pa.Table) -> list[int]:
-    return [i for i, column in enumerate(batch.columns) if column.null_count < batch.num_rows]
 
 
 def main() -> None:
@@ -59,7 +60,7 @@ def main() -> None:
         start = time.process_time()
         converted: list[tuple[list[int], list[tuple[Any, ...]]]] = []
         for batch in batches:
-            present = _present(batch)
+            present = present_columns(batch)
             columns = [_column_values(batch.column(i)) for i in present]
             converted.append((present, list(zip(*columns, strict=True))))
         convert = time.process_time() - start

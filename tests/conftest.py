@@ -6,10 +6,14 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
+import pyarrow as pa
 import pytest
+from typing_extensions import override
 
 from d8a.clock import ManualClock
+from d8a.errors import TransientError
 from d8a.pipeline import Pipeline
+from d8a.warehouse import MemoryDriver
 
 T0 = 1_790_000_000.0  # 2026-09-21T...Z: a fixed event time for tests
 
@@ -73,3 +77,18 @@ def children() -> Iterator[list[subprocess.Popen[Any]]]:
         if child.poll() is None:
             child.kill()
             child.wait(30)
+
+
+class FlakyDriver(MemoryDriver):
+    """A memory warehouse whose first write fails, as a dropped connection would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 1
+
+    @override
+    def write(self, table: str, data: pa.Table) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise TransientError("connection reset")
+        super().write(table, data)

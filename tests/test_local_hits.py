@@ -14,7 +14,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from typing_extensions import override
 
 import d8a
 from d8a import ManualClock, Pipeline
@@ -33,23 +32,9 @@ from d8a.queue.base import HIT_BATCH, Task
 from d8a.queue.memory import MemoryQueue
 from d8a.testing import generate_traffic
 from d8a.warehouse import MemoryDriver
+from tests.conftest import FlakyDriver
 
 REQUESTS = list(generate_traffic(visitors=25, seed=5))
-
-
-class FlakyDriver(MemoryDriver):
-    """A memory warehouse whose first write fails."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.failures = 1
-
-    @override
-    def write(self, table: str, data: pa.Table) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise TransientError("connection reset")
-        super().write(table, data)
 
 
 def _pipeline(queue: MemoryQueue, driver: MemoryDriver, state: str = "memory://") -> Pipeline:

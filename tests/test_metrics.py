@@ -20,8 +20,7 @@ from d8a.columns.base import Event, EventColumn, Interface, describe_field
 from d8a.errors import BrokenEventError, MissingDependencyError, TransientError
 from d8a.hits import Hit
 from d8a.metrics import REJECTION_REASONS, ResponseCounter, prometheus_text
-from d8a.warehouse.memory import MemoryDriver
-from tests.conftest import T0, ga4
+from tests.conftest import T0, FlakyDriver, ga4
 
 KEYS = {
     "requests",
@@ -57,21 +56,6 @@ class FailsOnTitle(EventColumn):
         if event.values.get("page_title") == "bad":
             raise BrokenEventError("bad title")
         event.values["title_check"] = "ok"
-
-
-class FlakyDriver(MemoryDriver):
-    """A memory warehouse whose first write fails, as a dropped connection would."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.failures = 1
-
-    @override
-    def write(self, table: str, data: pa.Table) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise TransientError("connection reset")
-        super().write(table, data)
 
 
 class Unavailable(Storage):

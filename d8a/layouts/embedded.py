@@ -43,7 +43,7 @@ class EmbeddedLayout(Layout):
         if session_prefix:
             validate_identifier(session_prefix + "x")
         self.session_prefix = session_prefix
-        self._schema_cache: dict[int, tuple[ColumnSet, pa.Schema, pa.Schema]] = {}
+        self._schema_cache: dict[int, tuple[ColumnSet, pa.Schema, pa.Schema, pa.StructType]] = {}
 
     def schema(self, columns: ColumnSet) -> pa.Schema:
         """Event, then session-scoped event, then session columns (prefixed)."""
@@ -55,17 +55,19 @@ class EmbeddedLayout(Layout):
     def tables(self, columns: ColumnSet) -> dict[str, pa.Schema]:
         return {self.table: self.schema(columns)}
 
-    def _schemas(self, columns: ColumnSet) -> tuple[pa.Schema, pa.Schema]:
-        """The table schema and the session columns' schema, built once a column set."""
+    def _schemas(self, columns: ColumnSet) -> tuple[pa.Schema, pa.Schema, pa.StructType]:
+        """The table schema, the session columns' schema and their struct type (what
+        session values convert through), built once a column set."""
         found = self._schema_cache.get(id(columns))
         if found is None or found[0] is not columns:
-            found = (columns, self.schema(columns), pa.schema(columns.session_fields))
+            sessions = pa.schema(columns.session_fields)
+            found = (columns, self.schema(columns), sessions, pa.struct(sessions))
             self._schema_cache[id(columns)] = found  # keeps ``columns`` alive: ids stay valid
-        return found[1], found[2]
+        return found[1], found[2], found[3]
 
     @override
     def to_tables(self, columns: ColumnSet, sessions: Sequence[Session]) -> dict[str, pa.Table]:
-        schema, session_schema = self._schemas(columns)
+        schema, session_schema, session_struct = self._schemas(columns)
         event_values = [event.values for session in sessions for event in session.events]
         counts = [len(session.events) for session in sessions]
         arrays = event_arrays(event_values, columns)
@@ -73,33 +75,35 @@ class EmbeddedLayout(Layout):
         owner = pa.array(
             list(chain.from_iterable(map(repeat, range(len(counts)), counts))), pa.int32()
         )
-        per_session = self._session_arrays(columns, sessions, session_schema, owner)
+        per_session = _session_arrays(sessions, session_struct, owner)
         if per_session:
             session_table = pa.Table.from_arrays(per_session, schema=session_schema)
             arrays.extend(session_table.take(owner).columns)
         return {self.table: pa.Table.from_arrays(arrays, schema=schema)}
 
-    @staticmethod
-    def _session_arrays(
-        columns: ColumnSet, sessions: Sequence[Session], schema: pa.Schema, owner: pa.Array
-    ) -> list[pa.Array]:
-        """One array per session column, a value per session (one struct conversion)."""
-        if not len(schema):
-            return []
+
+def _session_arrays(
+    sessions: Sequence[Session], struct: pa.StructType, owner: pa.Array
+) -> list[pa.Array]:
+    """One array per session column (the fields of ``struct``), a value per session,
+    by one struct conversion; column by column when a value does not fit, to name
+    its rows (each session's rows are where ``owner`` holds its index)."""
+    if not struct.num_fields:
+        return []
+    try:
+        return pa.array([s.values for s in sessions], type=struct).flatten()  # type: ignore[no-any-return]
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+        pass
+    arrays = []
+    for field in struct:
+        name = field.name
         try:
-            return pa.array([s.values for s in sessions], type=pa.struct(schema)).flatten()  # type: ignore[no-any-return]
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
-            pass  # column by column, to name the rows
-        arrays = []
-        for field in columns.session_fields:
-            name = field.name
-            try:
-                arrays.append(_array([s.values.get(name) for s in sessions], field))
-            except BadValuesError as exc:  # report the rows, as the event columns do
-                bad = set(exc.rows)
-                rows = [row for row, s in enumerate(owner.to_pylist()) if s in bad]
-                raise BadValuesError(exc.column, rows) from None
-        return arrays
+            arrays.append(_array([s.values.get(name) for s in sessions], field))
+        except BadValuesError as exc:  # report the rows, as the event columns do
+            bad = set(exc.rows)
+            rows = [row for row, s in enumerate(owner.to_pylist()) if s in bad]
+            raise BadValuesError(exc.column, rows) from None
+    return arrays
 
 
 _STRUCTS: dict[int, tuple[ColumnSet, pa.StructType]] = {}

@@ -95,10 +95,18 @@ def _to_json(value: object) -> str:
     return _JSON.encode(value)
 
 
+def present_columns(data: pa.Table) -> list[int]:
+    """Indices of the columns with a value on some row: those NULL on every row are
+    left out of the INSERT (they read NULL all the same), often half of a GA4 batch.
+    At least one column, as an INSERT names one."""
+    rows = data.num_rows
+    present = [i for i, column in enumerate(data.columns) if column.null_count < rows]
+    return present or list(range(min(1, data.num_columns)))
+
+
 def _column_values(column: pa.ChunkedArray) -> list[Any]:
     """One Arrow column as a list of values sqlite3 can bind, converted once."""
-    arrow_type = column.type
-    sqlite_type(arrow_type)  # refuse unsupported types before touching the database
+    arrow_type = column.type  # its SQLite type was checked by the caller
     values: list[Any]
     if pa.types.is_timestamp(arrow_type):
         # Dropping the tz keeps the UTC instant; floor, not truncate, before 1970.
@@ -229,12 +237,7 @@ class SQLiteDriver(Driver):
     @override
     def write(self, table: str, data: pa.Table) -> None:
         quoted_table = quote_identifier(table)
-        # Columns NULL on every row are left out of the INSERT (they read NULL all
-        # the same): fewer values to convert and bind, often half of a GA4 batch.
-        rows = data.num_rows
-        present = [i for i, column in enumerate(data.columns) if column.null_count < rows]
-        if not present and data.num_columns:
-            present = [0]  # an INSERT names at least one column
+        present = present_columns(data)
         for field in data.schema:
             sqlite_type(field.type)  # refuse unsupported types before touching the database
         all_names = data.column_names  # a new list at every access: read it once
