@@ -11,15 +11,18 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import repeat
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from d8a.batching import Storage
 from d8a.clock import SystemClock
 from d8a.errors import D8AError
 from d8a.hits import Hit
 from d8a.layouts import Layout, layout_from_name
+from d8a.layouts.row_arrays import take_rows
 from d8a.pipeline import PipelineBuilder
 from d8a.warehouse.base import Driver
 from d8a.warehouse.memory import MemoryDriver
@@ -186,12 +189,23 @@ def _replay(
     pipeline.flush()
     if rejected:
         log.warning("replay skipped %d rejected request(s)", rejected)
-    result: dict[str, pa.Table] = {}
-    for name in pipeline.tables():
-        table = driver.table(name)
-        ids = table.column("id").to_pylist()
-        order = ordering.order
-        indices = sorted(range(len(ids)), key=lambda i: order[ids[i]])
-        result[name] = table.take(pa.array(indices, type=pa.int64()))
+    result = {
+        name: _in_event_order(driver.table(name), ordering.order) for name in pipeline.tables()
+    }
     pipeline.close()
     return result
+
+
+_LAST = (float("inf"), 0)
+
+
+def _in_event_order(table: pa.Table, order: Mapping[str, tuple[float, int]]) -> pa.Table:
+    """``table``'s rows sorted by their hit's (event time, arrival order); rows whose
+    ``id`` is no hit's (if a layout writes such) come last, in their order."""
+    if not table.num_rows or "id" not in table.column_names:
+        return table
+    ids = table.column("id").to_pylist()
+    times, sequence = zip(*map(order.get, ids, repeat(_LAST)), strict=True)
+    keys = pa.table({"time": pa.array(times, pa.float64()), "seq": pa.array(sequence, pa.int64())})
+    indices = pc.sort_indices(keys, sort_keys=[("time", "ascending"), ("seq", "ascending")])
+    return take_rows(table, indices)

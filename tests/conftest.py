@@ -8,12 +8,18 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from hypothesis import settings
 from typing_extensions import override
 
 from d8a.clock import ManualClock
 from d8a.errors import TransientError
 from d8a.pipeline import Pipeline
 from d8a.warehouse import MemoryDriver
+
+# No per-example deadline: these machines are noisy, and a slow example that
+# passes on the rerun makes Hypothesis fail the test as flaky.
+settings.register_profile("d8a", deadline=None)
+settings.load_profile("d8a")
 
 T0 = 1_790_000_000.0  # 2026-09-21T...Z: a fixed event time for tests
 

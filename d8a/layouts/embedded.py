@@ -1,15 +1,14 @@
 """One table, one row per event, the session's values copied into each of its rows.
 
 This is the original's only layout (``eventsWithEmbeddedSessionColumns``).
-Arrays are built column-wise from the values lists, the cheap way to make Arrow.
+Event rows become arrays by :func:`d8a.layouts.row_arrays.event_arrays`; session
+values by one struct conversion, repeated onto their rows by one ``take``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import chain, repeat
-from operator import itemgetter
-from typing import Any
 
 import pyarrow as pa
 from typing_extensions import override
@@ -17,18 +16,10 @@ from typing_extensions import override
 from d8a.columns.base import Session
 from d8a.columns.columnset import ColumnSet
 from d8a.layouts.base import Layout
+from d8a.layouts.row_arrays import BadValuesError, event_arrays, to_array, transpose
 from d8a.warehouse.base import validate_identifier
 
-__all__ = ["BadValuesError", "EmbeddedLayout", "event_arrays"]
-
-
-class BadValuesError(TypeError):
-    """Values of one column that do not fit its Arrow type, by row index."""
-
-    def __init__(self, column: str, rows: list[int]) -> None:
-        super().__init__(f"column {column!r}: {len(rows)} value(s) do not fit its type")
-        self.column = column
-        self.rows = rows
+__all__ = ["BadValuesError", "EmbeddedLayout", "event_arrays", "transpose"]
 
 
 class EmbeddedLayout(Layout):
@@ -98,80 +89,9 @@ def _session_arrays(
     for field in struct:
         name = field.name
         try:
-            arrays.append(_array([s.values.get(name) for s in sessions], field))
+            arrays.append(to_array([s.values.get(name) for s in sessions], field))
         except BadValuesError as exc:  # report the rows, as the event columns do
             bad = set(exc.rows)
             rows = [row for row, s in enumerate(owner.to_pylist()) if s in bad]
             raise BadValuesError(exc.column, rows) from None
     return arrays
-
-
-_STRUCTS: dict[int, tuple[ColumnSet, pa.StructType]] = {}
-
-
-def event_arrays(rows: list[dict[str, Any]], columns: ColumnSet) -> list[pa.Array]:
-    """The event and session-scoped columns of ``rows`` (event values), one array each.
-
-    Arrow converts the row dicts in one pass as a struct array (a missing key is
-    NULL), about a third cheaper than transposing them in Python and converting
-    column by column; when a value does not fit its type, the column-by-column
-    path names the rows (BadValuesError)."""
-    found = _STRUCTS.get(id(columns))
-    if found is None or found[0] is not columns:
-        fields = [*columns.event_fields, *columns.session_scoped_fields]
-        found = _STRUCTS[id(columns)] = (columns, pa.struct(fields))  # keeps ids valid
-    try:
-        struct = pa.array(rows, type=found[1])
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
-        values = transpose(rows, columns.event_row_names)
-        return [_array(column, field) for column, field in zip(values, found[1], strict=True)]
-    return struct.flatten()  # type: ignore[no-any-return]
-
-
-def transpose(rows: list[dict[str, Any]], names: Sequence[str]) -> list[Sequence[Any]]:
-    """Per-name value lists of ``rows`` (a missing value is NULL).
-
-    Rows whose keys are exactly ``names`` in that order (the closer starts every
-    event from :attr:`ColumnSet.event_row_template`) are transposed by their
-    ``dict.values`` in one C-level pass; otherwise by ``itemgetter`` when every
-    row has every name, else one ``dict.get`` pass per name."""
-    if not rows:
-        return [[] for _ in names]
-    if len(names) > 1:
-        expected = list(names)
-        if all(map(expected.__eq__, map(list, rows))):
-            return list(zip(*map(dict.values, rows), strict=True))
-        getter = itemgetter(*names)
-        try:
-            return list(zip(*map(getter, rows), strict=True))
-        except KeyError:
-            pass
-    return [[row.get(name) for row in rows] for name in names]
-
-
-_NULLS: dict[pa.DataType, pa.Array] = {}
-"""One long all-NULL array per type, sliced for columns without a value in a batch."""
-
-
-def _nulls(count: int, type_: pa.DataType) -> pa.Array:
-    nulls = _NULLS.get(type_)
-    if nulls is None or len(nulls) < count:
-        nulls = _NULLS[type_] = pa.nulls(max(count, 4096), type_)
-    return nulls.slice(0, count)
-
-
-def _array(values: Sequence[Any], field: pa.Field) -> pa.Array:
-    """``values`` as an Arrow array of ``field``'s type; BadValuesError names the
-    rows that do not fit it."""
-    if values.count(None) == len(values):
-        return _nulls(len(values), field.type)
-    try:
-        return pa.array(values, type=field.type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        rows = []
-        for row, value in enumerate(values):
-            try:
-                pa.scalar(value, type=field.type)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-                rows.append(row)
-        raise BadValuesError(field.name, rows) from None

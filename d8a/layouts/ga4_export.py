@@ -29,7 +29,6 @@ from typing_extensions import override
 from d8a.columns.base import Session
 from d8a.columns.columnset import ColumnSet
 from d8a.layouts.base import Layout
-from d8a.layouts.embedded import _array
 from d8a.layouts.ga4_schema import (
     COLLECTED_TRAFFIC_SOURCE_FIELDS,
     D8A_EXTRA_FIELDS,
@@ -39,6 +38,7 @@ from d8a.layouts.ga4_schema import (
     ITEM_STRING_FIELDS,
     ITEM_TAIL_FIELDS,
 )
+from d8a.layouts.row_arrays import to_array
 from d8a.warehouse.base import validate_identifier
 
 __all__ = ["Ga4ExportLayout"]
@@ -238,5 +238,5 @@ class Ga4ExportLayout(Layout):
                 )
                 for name, value in zip(_NAMES, row, strict=True):
                     lists[name].append(value)
-        arrays = [_array(lists[field.name], field) for field in _SCHEMA]
+        arrays = [to_array(lists[field.name], field) for field in _SCHEMA]
         return {self.table: pa.Table.from_arrays(arrays, schema=_SCHEMA)}

@@ -30,7 +30,7 @@ from d8a.columns.base import Session
 from d8a.columns.columnset import ColumnSet
 from d8a.errors import ConfigurationError
 from d8a.layouts.base import Layout
-from d8a.layouts.embedded import BadValuesError, _array, event_arrays
+from d8a.layouts.row_arrays import BadValuesError, event_arrays, to_array
 from d8a.warehouse.base import validate_identifier
 
 __all__ = ["SplitLayout"]
@@ -82,17 +82,17 @@ class SplitLayout(Layout):
         repeated: list[Any] = []
         for session, value in zip(sessions, session_ids, strict=True):
             repeated.extend([value] * len(session.events))
-        arrays.append(_array(repeated, events_schema.field("session_id")))
+        arrays.append(to_array(repeated, events_schema.field("session_id")))
 
-        session_arrays = [_array(session_ids, sessions_schema.field("id"))]
+        session_arrays = [to_array(session_ids, sessions_schema.field("id"))]
         try:
             for field in copied:
                 firsts = [
                     s.events[0].values.get(field.name) if s.events else None for s in sessions
                 ]
-                session_arrays.append(_array(firsts, field))
+                session_arrays.append(to_array(firsts, field))
             for field in columns.session_fields:
-                session_arrays.append(_array([s.values.get(field.name) for s in sessions], field))
+                session_arrays.append(to_array([s.values.get(field.name) for s in sessions], field))
         except BadValuesError as exc:
             raise _as_event_rows(exc, sessions) from None
         return {

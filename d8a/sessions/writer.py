@@ -25,7 +25,7 @@ from d8a.config import Settings
 from d8a.errors import BrokenEventError, BrokenSessionError
 from d8a.hits import Hit
 from d8a.layouts.base import Layout
-from d8a.layouts.embedded import BadValuesError
+from d8a.layouts.row_arrays import BadValuesError
 from d8a.protosessions.closer import Closer
 from d8a.sessions.filters import TrafficFilters
 from d8a.sessions.split import split

@@ -1,0 +1,107 @@
+"""Event rows to Arrow: the converter that learns which fields hold values, and
+``take_rows``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from d8a.columns.columnset import ColumnSet
+from d8a.layouts.row_arrays import BadValuesError, RowConverter, take_rows
+
+FIELDS = (
+    pa.field("name", pa.string()),
+    pa.field("count", pa.int64()),
+    pa.field("value", pa.float64()),
+    pa.field("flag", pa.bool_()),
+    pa.field("params", pa.list_(pa.struct([("key", pa.string()), ("number", pa.float64())]))),
+)
+VALUES: dict[str, Any] = {
+    "name": st.one_of(st.none(), st.text(max_size=5)),
+    "count": st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)),
+    "value": st.one_of(st.none(), st.floats(allow_nan=False)),
+    "flag": st.one_of(st.none(), st.booleans()),
+    "params": st.one_of(
+        st.none(),
+        st.lists(st.fixed_dictionaries({"key": st.text(max_size=3), "number": st.floats(0, 1)})),
+    ),
+}
+
+
+def _columns() -> ColumnSet:
+    return ColumnSet((), (), (), FIELDS, (), ())
+
+
+def _full(rows: list[dict[str, Any]]) -> list[pa.Array]:
+    """What Arrow makes of the rows in one full struct conversion (the reference)."""
+    return pa.array(rows, type=pa.struct(FIELDS)).flatten()  # type: ignore[no-any-return]
+
+
+def _rows(*filled: str, count: int = 3) -> list[dict[str, Any]]:
+    row: dict[str, Any] = dict.fromkeys(f.name for f in FIELDS)
+    samples = {"name": "a", "count": 7, "value": 1.5, "flag": False, "params": []}
+    return [{**row, **{name: samples[name] for name in filled}} for _ in range(count)]
+
+
+rows_strategy = st.lists(
+    st.fixed_dictionaries({}, optional=VALUES),  # absent keys are NULL too
+    max_size=6,
+)
+
+
+@given(st.lists(rows_strategy, min_size=1, max_size=6))
+def test_every_batch_equals_a_full_conversion(batches: list[list[dict[str, Any]]]) -> None:
+    """Whatever the converter has learnt from earlier batches, a batch converts to
+    what a full struct conversion gives, fields first filled late included."""
+    converter = RowConverter(_columns())
+    for rows in batches:
+        got = converter.convert(rows)
+        assert [array.to_pylist() for array in got] == [a.to_pylist() for a in _full(rows)]
+        assert [array.type for array in got] == [f.type for f in FIELDS]
+
+
+def test_fields_seen_so_far_are_learnt_and_a_newly_filled_field_is_kept() -> None:
+    converter = RowConverter(_columns())
+    converter.convert(_rows("name", "count"))
+    assert [converter.fields[i].name for i in converter._seen] == ["name", "count"]
+    got = converter.convert(_rows("name", "flag"))  # flag: never seen before
+    assert got[3].to_pylist() == [False, False, False]
+    assert got[1].null_count == 3
+    assert [converter.fields[i].name for i in converter._seen] == ["name", "count", "flag"]
+
+
+def test_a_missing_key_is_null() -> None:
+    converter = RowConverter(_columns())
+    converter.convert(_rows("name", "count"))
+    got = converter.convert([{"name": "x"}, {"count": 2}])
+    assert got[0].to_pylist() == ["x", None] and got[1].to_pylist() == [None, 2]
+
+
+def test_a_value_that_does_not_fit_is_named_by_its_row() -> None:
+    converter = RowConverter(_columns())
+    converter.convert(_rows("count"))  # count is seen: the narrow struct path runs first
+    rows = _rows("count")
+    rows[1]["count"] = "seven"
+    with pytest.raises(BadValuesError) as caught:
+        converter.convert(rows)
+    assert caught.value.column == "count" and caught.value.rows == [1]
+
+
+@given(st.permutations(range(6)))
+def test_take_rows_equals_take_and_skips_nothing_it_should_not(order: list[int]) -> None:
+    table = pa.table(
+        {
+            "id": [f"e{i}" for i in range(6)],
+            "empty": pa.nulls(6, pa.string()),
+            "nested": pa.nulls(6, FIELDS[4].type),
+            "count": [None, 1, None, 3, None, 5],
+        }
+    )
+    indices = pa.array(order, pa.int64())
+    got = take_rows(table, indices)
+    assert got.equals(table.take(indices))
+    assert got.schema == table.schema
