@@ -112,6 +112,8 @@ def parse_item(text: str) -> dict[str, Any] | None:
 
 
 def _item_keys(params: dict[str, str]) -> list[tuple[int, str]]:
+    if "pr" not in "".join(params):  # most hits: no key holds "pr", none starts with it
+        return []
     found = []
     for key in params:
         if key[:2] == "pr" and key[2:].isdigit() and key[2:].isascii():
