@@ -48,6 +48,9 @@ def _digest(text: str) -> str:
     return found
 
 
+_NO_HEADERS = ("",) * len(STAMP_HEADERS)
+
+
 def session_stamp(hit: Hit) -> str:
     """The hit's session stamp: from ``fss`` when sent, else headers, IP, property and UTC day.
 
@@ -55,10 +58,8 @@ def session_stamp(hit: Hit) -> str:
     fss = hit.params.get("fss")
     if fss is not None:
         return _digest(f"fss={fss}|{hit.property_id}")
-    headers = hit.headers
-    parts = [headers.get(name, "") for name in STAMP_HEADERS]
-    parts += [hit.ip, hit.property_id, str(int(hit.received_at // 86400))]
-    return _digest("|".join(parts))
+    headers = "|".join(map(hit.headers.get, STAMP_HEADERS, _NO_HEADERS))
+    return _digest(f"{headers}|{hit.ip}|{hit.property_id}|{int(hit.received_at // 86400)}")
 
 
 def user_stamp(property_id: str, user_id: str) -> str:
