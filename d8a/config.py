@@ -4,6 +4,8 @@
 pipeline builder accept. A setting that a later release will implement is
 accepted only with a value that asks for nothing (off, empty, None); any other
 value raises :class:`ConfigurationError` instead of being silently ignored.
+The readers of single values (durations, the geo database path, device
+detection, Matomo endpoints) are in :mod:`d8a.config_values`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,17 @@ import os
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, Literal
 
 from d8a.columns.currency import CurrencyRates, currency_rates
+from d8a.config_values import (
+    DEFAULT_DEVICE_DETECTION,
+    DEVICE_DETECTIONS,
+    device_detection_setting,
+    geo_database_setting,
+    matomo_tracking_endpoints_setting,
+    seconds_setting,
+)
 from d8a.errors import ConfigurationError
 from d8a.sessions.filters import TrafficFilters
 
@@ -49,48 +58,6 @@ DEFAULT_EXCLUDED_URL_PARAMS: tuple[str, ...] = (
 
 _NOT_YET: dict[str, str] = {}
 """Settings accepted only with a value that asks for nothing, until implemented."""
-
-
-DEVICE_DETECTIONS: tuple[str, ...] = ("fast", "matomo")
-"""The ``device_detection`` implementations (see ``docs/enrichment.md``)."""
-DEFAULT_DEVICE_DETECTION = "fast"
-"""What ``device_detection=True`` selects."""
-
-
-def _device_detection(value: object) -> str | None:
-    if value is True:
-        return DEFAULT_DEVICE_DETECTION
-    if value is None or value is False:
-        return None
-    if not isinstance(value, str) or value not in DEVICE_DETECTIONS:
-        raise ConfigurationError(
-            f"device_detection must be {' or '.join(map(repr, DEVICE_DETECTIONS))}, True "
-            f"(for {DEFAULT_DEVICE_DETECTION!r}) or False/None (off), not {value!r}"
-        )
-    return value
-
-
-def _geo_database(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str | os.PathLike):
-        raise ConfigurationError(f"geo_database must be a file path or None, not {value!r}")
-    path = os.fspath(value)
-    if not isinstance(path, str) or not os.path.isfile(path):
-        raise ConfigurationError(f"geo_database {path!r} does not exist or is not a file")
-    return path
-
-
-def _seconds(name: str, value: object, *, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigurationError(f"{name} must be seconds (a number) or a timedelta, not {value!r}")
-    if value <= 0:
-        raise ConfigurationError(f"{name} must be positive, not {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,11 +179,11 @@ class Settings:
                 "'Europe/Warsaw' or 'UTC'"
             ) from None
         set_ = object.__setattr__
-        set_(self, "session_timeout", _seconds("session_timeout", self.session_timeout))
+        set_(self, "session_timeout", seconds_setting("session_timeout", self.session_timeout))
         set_(
             self,
             "split_by_time_since_first_event",
-            _seconds(
+            seconds_setting(
                 "split_by_time_since_first_event",
                 self.split_by_time_since_first_event,
                 allow_none=True,
@@ -276,10 +243,11 @@ class Settings:
         from d8a.protocols.ga4_custom import ga4_params_setting  # d8a.protocols imports this
 
         set_(self, "ga4_params", ga4_params_setting(self.ga4_params))
-        set_(self, "device_detection", _device_detection(self.device_detection))
-        set_(self, "geo_database", _geo_database(self.geo_database))
-        set_(self, "matomo_tracking_endpoints", _endpoints(self.matomo_tracking_endpoints))
-        from d8a.protocols.matomo_custom import matomo_custom_settings  # as ga4_params above
+        set_(self, "device_detection", device_detection_setting(self.device_detection))
+        set_(self, "geo_database", geo_database_setting(self.geo_database))
+        endpoints = matomo_tracking_endpoints_setting(self.matomo_tracking_endpoints)
+        set_(self, "matomo_tracking_endpoints", endpoints)
+        from d8a.protocols.matomo_custom_entries import matomo_custom_settings  # as above
 
         dimensions, variables = matomo_custom_settings(
             self.matomo_custom_dimensions, self.matomo_custom_variables
@@ -290,17 +258,3 @@ class Settings:
             raise ConfigurationError("drop_bots must be True or False")
         if self.drop_bots and self.device_detection is None:
             raise ConfigurationError("drop_bots needs device_detection (bots are found by it)")
-
-
-def _endpoints(paths: Any) -> tuple[str, ...]:
-    """``matomo_tracking_endpoints`` as distinct absolute paths, blanks dropped."""
-    if isinstance(paths, str):
-        paths = paths.split(",")
-    if not all(isinstance(p, str) for p in paths):
-        raise ConfigurationError("matomo_tracking_endpoints must be a list of paths")
-    seen: dict[str, None] = {}
-    for raw in paths:
-        path = raw.strip()
-        if path:
-            seen.setdefault(path if path.startswith("/") else "/" + path, None)
-    return tuple(seen)
