@@ -31,13 +31,34 @@ instead. The app never closes the pipeline: its owner does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from d8a.batching import BatchingStorage
 from d8a.integrations.asgi_batching import BackgroundBatching
 from d8a.integrations.asgi_lifespan import Lifecycle, WorkerChoice, run_lifespan, stop_worker
+from d8a.integrations.asgi_requests import (
+    ASGIApp,
+    BodyTooLarge,
+    Disconnected,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    route_path,
+    scope_headers,
+    send_response,
+)
 from d8a.integrations.paths import collector_paths, normalised_prefix
+from d8a.integrations.responses import (
+    MAX_BODY_BYTES,
+    asks_for_metrics,
+    body_too_large,
+    metrics_response,
+    no_endpoint,
+    refuse,
+    under_prefix,
+)
 from d8a.pipeline import Pipeline
 from d8a.receiver import Response
 from d8a.runner import WorkerLoop
@@ -52,77 +73,7 @@ __all__ = [
     "stop_worker",
 ]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-MAX_BODY_BYTES = 1024 * 1024
-"""Default cap on a request body; gtag batches stay far below it."""
-
-_TEXT = {"Content-Type": "text/plain; charset=utf-8"}
-_PROMETHEUS = {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class _Disconnected(Exception):
-    pass
-
-
-def _route_path(scope: Scope) -> str:
-    """The path inside the app: ``path`` without the ``root_path`` it is mounted at
-    (as Starlette's ``Mount`` and uvicorn's ``--root-path`` set it)."""
-    path: str = scope.get("path") or "/"
-    root: str = scope.get("root_path") or ""
-    if root and path.startswith(root):
-        path = path[len(root) :] or "/"
-    return path
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers") or ():
-        name = raw_name.decode("latin-1")
-        value = raw_value.decode("latin-1")
-        if name in headers:  # repeated header lines mean one comma-joined value
-            joiner = "; " if name == "cookie" else ", "
-            headers[name] = headers[name] + joiner + value
-        else:
-            headers[name] = value
-    return headers
-
-
-async def _read_body(receive: Receive, limit: int, length: str | None) -> bytes:
-    if length is not None and length.strip().isdigit() and int(length) > limit:
-        raise _BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Disconnected
-        chunk: bytes = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise _BodyTooLarge
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _send(send: Send, response: Response) -> None:
-    headers = [
-        (name.encode("latin-1"), value.encode("latin-1"))
-        for name, value in response.headers.items()
-    ]
-    headers.append((b"content-length", str(len(response.body)).encode()))
-    await send({"type": "http.response.start", "status": response.status, "headers": headers})
-    await send({"type": "http.response.body", "body": response.body})
+_headers = scope_headers  # its name here before it moved to asgi_requests (tests import it)
 
 
 def _ingests_inline(pipeline: Pipeline) -> bool:
@@ -138,28 +89,26 @@ def _ingests_inline(pipeline: Pipeline) -> bool:
 class _Collector:
     """Answers one collector request with the pipeline."""
 
-    def __init__(self, lifecycle: Lifecycle, max_body: int, metrics_path: str | None) -> None:
+    def __init__(self, lifecycle: Lifecycle, max_body: int, metrics: bool) -> None:
         self.pipeline = lifecycle.pipeline
         self.lifecycle = lifecycle
         self.max_body = max_body
-        self.metrics_path = metrics_path
+        self.metrics = metrics
         self.inline = _ingests_inline(self.pipeline)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         pipeline = self.pipeline
-        if path == self.metrics_path and scope["method"] in ("GET", "HEAD"):
-            await _send(send, await self._metrics())
+        if asks_for_metrics(self.metrics, scope["method"], path):
+            await send_response(send, await self._metrics())
             return
         received_at = pipeline.clock.now()  # when the hit arrived, before its body
-        headers = _headers(scope)
+        headers = scope_headers(scope)
         try:
-            body = await _read_body(receive, self.max_body, headers.get("content-length"))
-        except _Disconnected:
+            body = await read_body(receive, self.max_body, headers.get("content-length"))
+        except Disconnected:
             return
-        except _BodyTooLarge:
-            pipeline.responses.count(413)
-            reason = f"request body larger than the {self.max_body}-byte limit"
-            await _send(send, Response(413, _TEXT, reason.encode()))
+        except BodyTooLarge:
+            await send_response(send, refuse(pipeline, 413, body_too_large(self.max_body)))
             return
         client = scope.get("client")
         request = {
@@ -176,15 +125,12 @@ class _Collector:
         else:
             loop = asyncio.get_running_loop()
             response = await loop.run_in_executor(None, pipeline.ingest, request)
-        await _send(send, response)
+        await send_response(send, response)
 
     async def _metrics(self) -> Response:
-        from d8a.metrics import prometheus_text
-
-        text = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: prometheus_text(self.snapshot())
+        return await asyncio.get_running_loop().run_in_executor(
+            None, lambda: metrics_response(self.snapshot())
         )
-        return Response(200, _PROMETHEUS, text)
 
     def snapshot(self) -> dict[str, Any]:
         """``pipeline.metrics()``; ``worker_running`` also covers a loop the pipeline
@@ -213,7 +159,7 @@ class CollectorApp:
         self.pipeline = pipeline
         self.prefix = normalised_prefix(prefix)
         self.lifecycle = Lifecycle(pipeline, worker=worker, poll=poll)
-        self._collector = _Collector(self.lifecycle, max_body, "/metrics" if metrics else None)
+        self._collector = _Collector(self.lifecycle, max_body, metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -223,15 +169,12 @@ class CollectorApp:
         if kind != "http":  # websockets: refused (403)
             await send({"type": "websocket.close", "code": 1008})
             return
-        path = _route_path(scope)
-        if self.prefix:
-            if not path.startswith(self.prefix + "/"):
-                self.pipeline.responses.count(404)
-                reason = f"no endpoint at {path}".encode()
-                await _send(send, Response(404, _TEXT, reason))
-                return
-            path = path[len(self.prefix) :]
-        await self._collector(scope, receive, send, path)
+        path = route_path(scope)
+        inner = under_prefix(self.prefix, path)
+        if inner is None:
+            await send_response(send, no_endpoint(self.pipeline, path))
+            return
+        await self._collector(scope, receive, send, inner)
 
 
 def collector_app(
@@ -279,7 +222,7 @@ class D8AMiddleware:
         self.prefix = normalised_prefix(prefix)
         self.lifecycle = Lifecycle(pipeline, worker=worker, poll=poll)
         self.paths = collector_paths(pipeline, self.prefix, metrics)
-        self._collector = _Collector(self.lifecycle, max_body, "/metrics" if metrics else None)
+        self._collector = _Collector(self.lifecycle, max_body, metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -287,7 +230,7 @@ class D8AMiddleware:
             await self._lifespan(scope, receive, send)
             return
         if kind == "http":
-            path = _route_path(scope)
+            path = route_path(scope)
             if path in self.paths:
                 await self._collector(scope, receive, send, path[len(self.prefix) :])
                 return

@@ -27,15 +27,22 @@ runs one ``d8a worker``.
 
 from __future__ import annotations
 
-import atexit
-import logging
-import threading
 from collections.abc import Iterable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from d8a.hits import canonical_header
 from d8a.integrations.paths import collector_paths, normalised_prefix
+from d8a.integrations.responses import (
+    MAX_BODY_BYTES,
+    asks_for_metrics,
+    body_too_large,
+    metrics_response,
+    no_endpoint,
+    text_response,
+    under_prefix,
+)
+from d8a.integrations.wsgi_worker import BackgroundWorker, start_worker
 from d8a.receiver import Response
 
 if TYPE_CHECKING:
@@ -54,13 +61,8 @@ __all__ = [
     "start_worker",
 ]
 
-log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 1024 * 1024
-"""Default cap on a request body; gtag batches stay far below it."""
-
 _HEADER_KEYS = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
-_PROMETHEUS = {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+_PLAIN = {"Content-Type": "text/plain"}  # the 404 outside the prefix (no charset)
 
 
 class BodyError(Exception):
@@ -68,9 +70,7 @@ class BodyError(Exception):
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
-        self.response = Response(
-            status, {"Content-Type": "text/plain; charset=utf-8"}, reason.encode()
-        )
+        self.response = text_response(status, reason)
 
 
 def _wsgi_text(value: str) -> str:
@@ -90,7 +90,7 @@ def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
             raise BodyError(400, f"invalid Content-Length {text[:40]!r}")
         length = int(text)
         if length > limit:
-            raise BodyError(413, f"request body larger than the {limit}-byte limit")
+            raise BodyError(413, body_too_large(limit))
         if not length:
             return b""
         to_read = length
@@ -103,7 +103,7 @@ def _read_body(environ: WSGIEnvironment, limit: int) -> bytes:
     except Exception as exc:  # servers raise their own "client disconnected" errors
         raise BodyError(400, f"could not read the request body: {exc!r}") from None
     if len(body) > limit:
-        raise BodyError(413, f"request body larger than the {limit}-byte limit")
+        raise BodyError(413, body_too_large(limit))
     if text and len(body) < to_read:
         raise BodyError(400, f"request body shorter than its Content-Length {to_read}")
     return body
@@ -153,10 +153,8 @@ def _send(response: Response, start_response: StartResponse) -> list[bytes]:
 def _answer(
     pipeline: Pipeline, environ: WSGIEnvironment, path: str, max_body: int, metrics: bool
 ) -> Response:
-    if metrics and path == "/metrics" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-        from d8a.metrics import prometheus_text
-
-        return Response(200, _PROMETHEUS, prometheus_text(pipeline.metrics()))
+    if asks_for_metrics(metrics, environ.get("REQUEST_METHOD"), path):
+        return metrics_response(pipeline.metrics())
     # The time is taken before the body is read: it is when the hit arrived.
     received_at = pipeline.clock.now()
     try:
@@ -187,13 +185,10 @@ class CollectorApp:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = _wsgi_text(str(environ.get("PATH_INFO") or "/"))
-        if self.prefix:
-            if not path.startswith(self.prefix + "/"):
-                self.pipeline.responses.count(404)
-                reason = f"no endpoint at {path}".encode()
-                return _send(Response(404, {"Content-Type": "text/plain"}, reason), start_response)
-            path = path[len(self.prefix) :]
-        answer = _answer(self.pipeline, environ, path, self.max_body, self.metrics)
+        inner = under_prefix(self.prefix, path)
+        if inner is None:
+            return _send(no_endpoint(self.pipeline, path, _PLAIN), start_response)
+        answer = _answer(self.pipeline, environ, inner, self.max_body, self.metrics)
         return _send(answer, start_response)
 
 
@@ -242,69 +237,3 @@ class D8AMiddleware:
         inner = path[len(self.prefix) :]
         answer = _answer(self.pipeline, environ, inner, self.max_body, self.metrics)
         return _send(answer, start_response)
-
-
-class BackgroundWorker:
-    """The pipeline's worker loop in a daemon thread of the web process.
-
-    :meth:`stop` publishes buffered hits, stops the loop after its current step,
-    lets it consume what is queued, and closes the pipeline. Open protosessions
-    stay in the state store, so with a durable queue and state (SQLite, Redis) a
-    restart goes on where it stopped; with a memory queue, whose contents die
-    with the process, they are closed and written instead. It is idempotent."""
-
-    def __init__(self, pipeline: Pipeline, *, poll: float = 0.5) -> None:
-        self.pipeline = pipeline
-        self.poll = poll
-        self._lock = threading.Lock()
-        self._running = False
-
-    def start(self) -> BackgroundWorker:
-        """Start the thread (the tables are created first, if missing)."""
-        with self._lock:
-            if self._running:
-                raise RuntimeError("the background worker is already running")
-            self.pipeline.worker().start(self.poll)
-            self._running = True
-        return self
-
-    def stop(self) -> None:
-        """Stop the thread and close the pipeline; does nothing the second time."""
-        with self._lock:
-            if not self._running:
-                return
-            self._running = False
-            pipeline = self.pipeline
-            pipeline.storage.flush()
-            worker = pipeline.worker()
-            worker.stop()
-            worker.run_until_empty()
-            if not pipeline.queue_is_durable:
-                worker.flush()  # a memory queue dies with the process: write everything now
-            log.info(
-                "d8a worker thread stopped",
-                extra={
-                    "hits": pipeline.receiver.stats.hits,
-                    "protosessions_open": worker.protosessions.open_count,
-                },
-            )
-            pipeline.close()
-
-    @property
-    def running(self) -> bool:
-        """True between :meth:`start` and :meth:`stop`."""
-        return self._running
-
-
-def start_worker(
-    pipeline: Pipeline, *, poll: float = 0.5, stop_at_exit: bool = True
-) -> BackgroundWorker:
-    """Start the pipeline's worker loop in a daemon thread; with ``stop_at_exit``, it is
-    stopped (and the pipeline closed) when the interpreter exits.
-
-    Start it in one process per queue only: with several web processes, run a
-    separate ``d8a worker`` instead."""
-    worker = BackgroundWorker(pipeline, poll=poll).start()
-    if stop_at_exit:
-        atexit.register(worker.stop)
-    return worker
