@@ -5,7 +5,8 @@ by the queue-wide sequence number in each entry id, so that deliveries come in
 publication order. It hands a fresh entry out only when no unread entry of an
 assigned stream can precede it: an entry up to the *horizon*, the least last
 sequence number read of the streams that may hold more. Redeliveries (taken
-with ``XAUTOCLAIM``) come first; they are older than anything unread.
+with ``XAUTOCLAIM``) come first; they are older than anything unread (the
+merge: :mod:`d8a.queue.redis_merge`).
 
 Receipts are ``"<partition>:<entry id>"``.
 
@@ -14,23 +15,24 @@ lease) every command that takes entries (reading, claiming, refreshing,
 handing back) is fenced by the lease: once the lease is another worker's, they
 raise :class:`~d8a._redis.LeaseLostError` instead of taking entries from under
 the new owner, which would hand them to it later, out of order. A fenced
-consumer never blocks in Redis (scripts cannot); it polls.
+consumer never blocks in Redis (scripts cannot); it polls. The commands it
+sends are in :mod:`d8a.queue.redis_commands`.
 """
 
 from __future__ import annotations
 
-import heapq
 import re
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 
 from typing_extensions import override
 
-from d8a._redis import Fence, LeaseLostError, transient
+from d8a._redis import Fence, LeaseLostError
 from d8a.queue.base import Consumer, Delivery
 from d8a.queue.redis import RedisQueue, task_from_fields
+from d8a.queue.redis_commands import GroupCommands
+from d8a.queue.redis_merge import SequenceMerge
 
 __all__ = ["RedisConsumer"]
 
@@ -40,25 +42,6 @@ _RELEASED = "d8a-released"
 _CHUNK = 1000
 _POLL = 0.02
 """Seconds between the reads of a fenced consumer that waits."""
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _entries(raw: Any) -> list[tuple[bytes, dict[bytes, bytes] | None]]:
-    """Stream entries from a raw (script) reply: ``[[id, [field, value, ...]], ...]``."""
-    out: list[tuple[bytes, dict[bytes, bytes] | None]] = []
-    for entry in raw or ():
-        if not entry:
-            continue
-        sid, fields = entry[0], entry[1] if len(entry) > 1 else None
-        out.append((sid, None if not fields else dict(zip(fields[::2], fields[1::2], strict=True))))
-    return out
-
-
-def _seq(entry_id: str) -> int:
-    return int(entry_id.partition("-")[0])
 
 
 def _parse(receipts: Iterable[str]) -> Iterator[tuple[int, str]]:
@@ -78,17 +61,12 @@ class RedisConsumer(Consumer):
 
     def __init__(self, queue: RedisQueue, partitions: Iterable[int]) -> None:
         self._queue = queue
-        self._redis = queue.client
-        self._group = queue.group
         self.name = f"d8a-{uuid.uuid4().hex}"
+        self._commands = GroupCommands(queue.client, queue.group, self.name)
         self._held: dict[int, set[str]] = {}
         """Entry ids delivered to this consumer (or buffered) and not yet acked."""
-        self._again: list[tuple[int, int, Delivery]] = []
-        self._fresh: list[tuple[int, int, Delivery]] = []
-        """Heaps of (sequence, partition, delivery) read but not handed out yet."""
-        self._last: dict[int, int] = {}
-        self._open: set[int] = set()
-        """Partitions whose stream may hold unread entries older than newer reads."""
+        self._merge = SequenceMerge()
+        """What was read and not handed out yet."""
         self._partitions: list[int] = []
         self._reclaim: set[int] = set()
         self._cursor: dict[int, str] = {}
@@ -97,9 +75,16 @@ class RedisConsumer(Consumer):
         takes several receives to get through."""
         self._next_scan = self._next_refresh = 0.0
         self._closed = False
-        self.fence: Fence | None = None
-        """The lease that guards this consumer's partitions, if any (see the module)."""
         self.assign(partitions)
+
+    @property
+    def fence(self) -> Fence | None:
+        """The lease that guards this consumer's partitions, if any (see the module)."""
+        return self._commands.fence
+
+    @fence.setter
+    def fence(self, fence: Fence | None) -> None:
+        self._commands.fence = fence
 
     @property
     def partitions(self) -> list[int]:
@@ -123,22 +108,14 @@ class RedisConsumer(Consumer):
             self.release([f"{p}:{sid}" for p in dropped for sid in self._held.get(p, ())])
             for partition in dropped:
                 self._held.pop(partition, None)
-                self._last.pop(partition, None)
+                self._merge.forget(partition)
                 self._cursor.pop(partition, None)
-                self._open.discard(partition)
                 self._reclaim.discard(partition)
 
     def _release_all(self, partitions: Iterable[int], only_others: bool) -> None:
         """Make every pending message of ``partitions`` claimable now."""
         for partition in partitions:
-            stream = self._queue.stream(partition)
-            with transient():
-                entries = self._redis.xpending_range(stream, self._group, "-", "+", 10**9)
-            ids = [
-                e["message_id"].decode()
-                for e in entries
-                if not (only_others and e["consumer"].decode() == self.name)
-            ]
+            ids = self._commands.pending_ids(self._queue.stream(partition), only_others)
             self._hand_back(partition, ids)
 
     def _hand_back(self, partition: int, ids: Sequence[str]) -> None:
@@ -148,44 +125,9 @@ class RedisConsumer(Consumer):
         stream = self._queue.stream(partition)
         for start in range(0, len(ids), _CHUNK):
             chunk = list(ids[start : start + _CHUNK])
-            self._xclaim(stream, _RELEASED, chunk, idle)
+            self._commands.xclaim(stream, _RELEASED, chunk, idle)
         self._reclaim.add(partition)
         self._cursor.pop(partition, None)  # rescan from the start: they may lie behind
-
-    def _xclaim(self, stream: str, consumer: str, ids: list[str], idle: int | None) -> None:
-        """``XCLAIM ... JUSTID`` of ``ids`` to ``consumer`` (fenced if the consumer is)."""
-        if self.fence is None:
-            with transient():
-                self._redis.xclaim(stream, self._group, consumer, 0, ids, idle=idle, justid=True)
-            return
-        extra = [] if idle is None else ["IDLE", idle]
-        self.fence.call("XCLAIM", stream, self._group, consumer, 0, *ids, *extra, "JUSTID")
-
-    def _xautoclaim(
-        self, stream: str, min_idle: int, start: str, count: int
-    ) -> tuple[str, list[tuple[bytes, dict[bytes, bytes] | None]]]:
-        if self.fence is None:
-            with transient():
-                next_id, messages, *_ = self._redis.xautoclaim(
-                    stream, self._group, self.name, min_idle, start, count=count
-                )
-            return _text(next_id), list(messages)
-        raw = self.fence.call(
-            "XAUTOCLAIM", stream, self._group, self.name, min_idle, start, "COUNT", count
-        )
-        return _text(raw[0]), _entries(raw[1])
-
-    def _xreadgroup(self, streams: dict[str, str], count: int, block: int | None) -> Any:
-        if self.fence is None:
-            with transient():
-                return self._redis.xreadgroup(
-                    self._group, self.name, streams, count=count, block=block
-                )
-        raw = self.fence.call(
-            "XREADGROUP", "GROUP", self._group, self.name, "COUNT", count,
-            "STREAMS", *streams, *streams.values(),
-        )  # fmt: skip
-        return [(stream, _entries(messages)) for stream, messages in raw or ()]
 
     @override
     def receive(self, max_tasks: int = 100, timeout: float = 0.0) -> list[Delivery]:
@@ -196,11 +138,11 @@ class RedisConsumer(Consumer):
         deadline = time.monotonic() + timeout
         self._housekeeping()
         for partition in sorted(self._reclaim):
-            if len(self._again) < max_tasks:
-                self._claim(partition, max_tasks - len(self._again))
+            if self._merge.redeliveries < max_tasks:
+                self._claim(partition, max_tasks - self._merge.redeliveries)
         while True:
             self._read(max_tasks, None)
-            out = self._take(max_tasks)
+            out = self._merge.take(max_tasks)
             remaining = deadline - time.monotonic()
             if out or remaining <= 0:
                 return out
@@ -221,20 +163,12 @@ class RedisConsumer(Consumer):
             self._reclaim.update(self._partitions)
             self._next_scan = now + self._queue.claim_after / 4
 
-    def _take(self, max_tasks: int) -> list[Delivery]:
-        out = [heapq.heappop(self._again)[2] for _ in range(min(max_tasks, len(self._again)))]
-        horizon = min((self._last[p] for p in self._open), default=None)
-        fresh = self._fresh
-        while fresh and len(out) < max_tasks and (horizon is None or fresh[0][0] <= horizon):
-            out.append(heapq.heappop(fresh)[2])
-        return out
-
     def _claim(self, partition: int, count: int) -> None:
         """XAUTOCLAIM what lies idle in ``partition`` for longer than ``claim_after``."""
         stream = self._queue.stream(partition)
         min_idle = int(self._queue.claim_after * 1000)
         start = self._cursor.pop(partition, "0-0")
-        cursor, claimed = self._xautoclaim(stream, min_idle, start, count)
+        cursor, claimed = self._commands.xautoclaim(stream, min_idle, start, count)
         if cursor == "0-0":
             self._reclaim.discard(partition)
         else:
@@ -245,48 +179,36 @@ class RedisConsumer(Consumer):
         messages = [(sid.decode(), f) for sid, f in claimed if f and sid.decode() not in held]
         if not messages:
             return
-        with transient():
-            pending = self._redis.xpending_range(
-                stream, self._group, messages[0][0], messages[-1][0], len(held) + len(messages),
-                consumername=self.name,
-            )  # fmt: skip
-        attempts = {e["message_id"].decode(): e["times_delivered"] for e in pending}
+        first, last = messages[0][0], messages[-1][0]
+        attempts = self._commands.attempts(stream, first, last, len(held) + len(messages))
         for sid, fields in messages:
             held.add(sid)
             delivery = Delivery(
                 task_from_fields(fields), f"{partition}:{sid}", attempts.get(sid, 2)
             )
-            heapq.heappush(self._again, (_seq(sid), partition, delivery))
+            self._merge.add_redelivery(partition, sid, delivery)
 
     def _read(self, count: int, block: int | None, everything: bool = False) -> None:
         """Read new entries of the streams with nothing buffered (or of all, blocking)."""
-        buffered = {p for _, p, _ in self._fresh}
+        buffered = self._merge.buffered()
         chosen = [p for p in self._partitions if everything or p not in buffered]
         if not chosen:
             return
         streams = {self._queue.stream(p): ">" for p in chosen}
-        replies = self._xreadgroup(streams, count, block)
+        replies = self._commands.xreadgroup(streams, count, block)
         got = {self._stream_partition(stream): messages for stream, messages in replies or []}
         for partition in chosen:
             messages = got.get(partition, [])
             held = self._held.setdefault(partition, set())
+            read: list[tuple[str, Delivery]] = []
             for sid, fields in messages:
                 key = sid.decode()
                 held.add(key)
-                delivery = Delivery(task_from_fields(fields), f"{partition}:{key}", 1)
-                heapq.heappush(self._fresh, (_seq(key), partition, delivery))
-            if messages:
-                self._last[partition] = _seq(messages[-1][0].decode())
+                read.append((key, Delivery(task_from_fields(fields), f"{partition}:{key}", 1)))
             # A blocking read answers for the streams that woke it only.
-            if block is None and len(messages) < count:
-                self._open.discard(partition)
-            else:
-                self._open.add(partition)
-                self._last.setdefault(partition, 0)
+            self._merge.add_read(partition, read, block is None and len(messages) < count)
         if block is not None:
-            self._open.update(self._partitions)
-            for partition in self._partitions:
-                self._last.setdefault(partition, 0)
+            self._merge.may_hold_more(self._partitions)
 
     def _stream_partition(self, stream: bytes | str) -> int:
         key = stream.decode() if isinstance(stream, bytes) else stream
@@ -297,7 +219,7 @@ class RedisConsumer(Consumer):
         for partition, held in self._held.items():
             ids = sorted(held)
             for start in range(0, len(ids), _CHUNK):
-                self._xclaim(
+                self._commands.xclaim(
                     self._queue.stream(partition), self.name, ids[start : start + _CHUNK], None
                 )
 
@@ -313,12 +235,7 @@ class RedisConsumer(Consumer):
         groups = self._mine(receipts)
         if not groups:
             return
-        with transient(), self._redis.pipeline(transaction=True) as pipe:
-            for partition, ids in groups.items():
-                stream = self._queue.stream(partition)
-                pipe.xack(stream, self._group, *ids)
-                pipe.xdel(stream, *ids)
-            pipe.execute()
+        self._commands.ack({self._queue.stream(p): ids for p, ids in groups.items()})
         for partition, ids in groups.items():
             self._held[partition].difference_update(ids)
 
@@ -330,10 +247,7 @@ class RedisConsumer(Consumer):
             self._held[partition].difference_update(ids)
         released = {f"{p}:{sid}" for p, ids in groups.items() for sid in ids}
         if released:
-            self._again = [e for e in self._again if e[2].receipt not in released]
-            self._fresh = [e for e in self._fresh if e[2].receipt not in released]
-            heapq.heapify(self._again)
-            heapq.heapify(self._fresh)
+            self._merge.discard(released)
 
     @override
     def pending(self) -> int:
@@ -354,7 +268,4 @@ class RedisConsumer(Consumer):
             self._closed = True
             return
         self._closed = True
-        with transient():
-            for partition in range(self._queue.partitions):
-                stream = self._queue.stream(partition)
-                self._redis.xgroup_delconsumer(stream, self._group, self.name)
+        self._commands.leave(self._queue.stream(p) for p in range(self._queue.partitions))

@@ -11,7 +11,7 @@ Rows go in as one **load job** per write, from a Parquet file written in
 memory from the Arrow table (free of charge, atomic: all rows or none), or,
 with ``write="streaming"``, by ``insertAll`` requests of 500 rows carrying the
 event ``id`` as ``insertId``. A write adds the columns the table lacks first
-(``ALTER TABLE … ADD COLUMN``).
+(``ALTER TABLE … ADD COLUMN``); what follows is in :mod:`d8a.warehouse.bigquery_writes`.
 
 Idempotence: before writing, the driver asks which of the batch's ids the
 table already holds and writes only the others; the query filters on the
@@ -27,8 +27,6 @@ timed out, is still running.
 
 from __future__ import annotations
 
-import datetime as dt
-import io
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,15 +43,9 @@ from d8a.warehouse.bigquery_client import (
     make_client,
     translated_errors,
 )
-from d8a.warehouse.bigquery_types import (
-    arrow_type,
-    column_ddl,
-    ddl_type,
-    insert_all_row,
-    quote,
-    schema_field,
-    sql_string,
-)
+from d8a.warehouse.bigquery_types import column_ddl, ddl_type, quote, schema_field, sql_string
+from d8a.warehouse.bigquery_writes import STREAMING_CHUNK as STREAMING_CHUNK
+from d8a.warehouse.bigquery_writes import load_rows, lookup_ids, stream_rows, unwritten
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -61,9 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["BigQueryDriver", "WriteMode", "anonymous_credentials"]
 
 WriteMode = Literal["load", "streaming"]
-STREAMING_CHUNK = 500
-"""Rows per ``insertAll`` request (BigQuery's recommendation)."""
-_LOOKUP_CHUNK = 10_000
 
 
 class BigQueryDriver(Driver):
@@ -243,111 +232,23 @@ class BigQueryDriver(Driver):
                 current = self._get(table)
             if not data.num_rows or not data.num_columns:
                 return
-            data = self._unwritten(table, current, data)
+            columns = self._names(current)
+            data = unwritten(self._run, self.table_name(table), columns, self.partition_field, data)
             if not data.num_rows:
                 return
+            client, ref = self._live(), self._ref(table)
             if self.write_mode == "streaming":
-                self._stream(table, data)
+                stream_rows(client, ref, table, data, retry=self._retry, timeout=self.timeout)
             else:
-                self._load(table, current, data)
-
-    def _unwritten(self, table: str, current: bigquery.Table, data: pa.Table) -> pa.Table:
-        """``data`` less the rows whose id the table already holds."""
-        if "id" not in data.column_names or "id" not in self._names(current):
-            return data
-        ids = [v for v in data.column("id").to_pylist() if v is not None]
-        dates: list[dt.date] | None = None
-        field = self.partition_field
-        if (
-            field
-            and field in data.column_names
-            and field.lower() in self._names(current)
-            and pa.types.is_date(data.schema.field(field).type)
-        ):
-            dates = sorted({d for d in data.column(field).to_pylist() if d is not None})
-        known = self._lookup(table, ids, dates)
-        if not known:
-            return data
-        keep = [v is None or v not in known for v in data.column("id").to_pylist()]
-        return data.filter(pa.array(keep, pa.bool_()))
-
-    def _lookup(self, table: str, ids: Sequence[str], dates: Sequence[dt.date] | None) -> set[str]:
-        """The ids among ``ids`` in ``table``, searched in ``dates``' partitions if given."""
-        from google.cloud.bigquery import ArrayQueryParameter
-
-        where = ""
-        if dates is not None:
-            column = quote(self.partition_field or "")
-            where = f" AND ({column} IN UNNEST(@dates) OR {column} IS NULL)"
-        found: set[str] = set()
-        wanted = list(dict.fromkeys(str(i) for i in ids))
-        for start in range(0, len(wanted), _LOOKUP_CHUNK):
-            parameters = [
-                ArrayQueryParameter("ids", "STRING", wanted[start : start + _LOOKUP_CHUNK])
-            ]
-            if dates is not None:
-                parameters.append(ArrayQueryParameter("dates", "DATE", list(dates)))
-            rows = self._run(
-                f"SELECT DISTINCT `id` FROM {self.table_name(table)} "
-                f"WHERE `id` IN UNNEST(@ids){where}",
-                parameters,
-            )
-            found.update(str(row[0]) for row in rows)
-        return found
-
-    def _load(self, table: str, current: bigquery.Table, data: pa.Table) -> None:
-        """One Parquet load job with every column of the table, in its order."""
-        import pyarrow.parquet as pq
-        from google.cloud import bigquery
-
-        by_name = {name.lower(): name for name in data.column_names}
-        columns = [
-            data.column(by_name[f.name.lower()])
-            if f.name.lower() in by_name
-            else pa.nulls(data.num_rows, arrow_type(f))
-            for f in current.schema
-        ]
-        full = pa.Table.from_arrays(columns, names=[f.name for f in current.schema])
-        sink = io.BytesIO()
-        pq.write_table(full, sink, coerce_timestamps="us", allow_truncated_timestamps=True)
-        options = bigquery.ParquetOptions()  # type: ignore[no-untyped-call]  # untyped upstream
-        options.enable_list_inference = True
-        config = bigquery.LoadJobConfig(
-            source_format=bigquery.SourceFormat.PARQUET,
-            write_disposition=bigquery.WriteDisposition.WRITE_APPEND,
-            create_disposition=bigquery.CreateDisposition.CREATE_NEVER,
-            parquet_options=options,
-        )
-        job = self._live().load_table_from_file(
-            sink,
-            self._ref(table),
-            rewind=True,
-            num_retries=2,
-            job_id_prefix="d8a_load_",
-            location=self.location,
-            job_config=config,
-            timeout=self.timeout,
-        )
-        job.result(retry=self._retry, timeout=self.timeout)
-
-    def _stream(self, table: str, data: pa.Table) -> None:
-        """``insertAll`` in chunks, each row's ``id`` as its insertId."""
-        from google.cloud.bigquery import AutoRowIDs
-
-        rows = [insert_all_row(row) for row in data.to_pylist()]
-        ids = data.column("id").to_pylist() if "id" in data.column_names else None
-        for start in range(0, len(rows), STREAMING_CHUNK):
-            chunk = slice(start, start + STREAMING_CHUNK)
-            row_ids: Any = AutoRowIDs.DISABLED if ids is None else ids[chunk]
-            errors = self._live().insert_rows_json(
-                self._ref(table),
-                rows[chunk],
-                row_ids=row_ids,
-                retry=self._retry,
-                timeout=self.timeout,
-            )
-            if errors:
-                raise TerminalError(f"BigQuery rejected rows of {table!r}: {errors[:3]}")
+                load_rows(
+                    client,
+                    ref,
+                    current.schema,
+                    data,
+                    location=self.location,
+                    retry=self._retry,
+                    timeout=self.timeout,
+                )
 
     @override
     def existing_ids(self, table: str, ids: Sequence[str]) -> set[str]:
@@ -355,7 +256,7 @@ class BigQueryDriver(Driver):
         with self._lock, translated_errors():
             if not ids or "id" not in self._names(self._get(table)):
                 return set()
-            return self._lookup(table, ids, None)
+            return lookup_ids(self._run, self.table_name(table), ids, self.partition_field, None)
 
     def query(self, sql: str) -> pa.Table:
         """Run ``sql`` (GoogleSQL, trusted text) and return its rows as Arrow.
