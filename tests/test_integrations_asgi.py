@@ -183,7 +183,9 @@ def test_collector_app_prefix_answers_404_outside_it_and_serves_metrics() -> Non
     app = collector_app(pipeline, prefix="/t/", metrics=True)
     with TestClient(app) as client:
         assert client.get(f"/t/g/collect?{hit_query('1.1', 1)}").status_code == 204
-        assert client.get(f"/g/collect?{hit_query('1.1', 2)}").status_code == 404
+        outside = client.get(f"/g/collect?{hit_query('1.1', 2)}")
+        assert outside.status_code == 404
+        assert outside.headers["content-type"] == "text/plain; charset=utf-8"
         text = client.get("/t/metrics").text
         assert 'd8a_requests_total{status="204"} 1.0' in text
         assert "d8a_protosessions_open 1.0" in text

@@ -148,6 +148,7 @@ def test_collector_app_under_a_prefix(pipeline: Pipeline) -> None:
     outside = client.get(f"/g/collect?{QUERY}")
     assert outside.status_code == 404
     assert b"no endpoint at /g/collect" in outside.data
+    assert outside.headers["Content-Type"] == "text/plain; charset=utf-8"  # as the ASGI app's
     assert client.get("/collect/healthz").data == b"OK"
     assert pipeline.receiver.stats.hits == 1
 

@@ -67,9 +67,9 @@ def under_prefix(prefix: str, path: str) -> str | None:
     return path[len(prefix) :]
 
 
-def no_endpoint(pipeline: Pipeline, path: str, headers: Mapping[str, str] = TEXT) -> Response:
+def no_endpoint(pipeline: Pipeline, path: str) -> Response:
     """The counted 404 for a ``path`` outside a ``collector_app``'s prefix."""
-    return refuse(pipeline, 404, f"no endpoint at {path}", headers)
+    return refuse(pipeline, 404, f"no endpoint at {path}")
 
 
 def asks_for_metrics(metrics: bool, method: object, path: str) -> bool:

@@ -62,7 +62,6 @@ __all__ = [
 ]
 
 _HEADER_KEYS = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
-_PLAIN = {"Content-Type": "text/plain"}  # the 404 outside the prefix (no charset)
 
 
 class BodyError(Exception):
@@ -187,7 +186,7 @@ class CollectorApp:
         path = _wsgi_text(str(environ.get("PATH_INFO") or "/"))
         inner = under_prefix(self.prefix, path)
         if inner is None:
-            return _send(no_endpoint(self.pipeline, path, _PLAIN), start_response)
+            return _send(no_endpoint(self.pipeline, path), start_response)
         answer = _answer(self.pipeline, environ, inner, self.max_body, self.metrics)
         return _send(answer, start_response)
 
