@@ -146,6 +146,36 @@ def test_redis_queue_and_state_with_partitions_over_a_restart(
     assert sessions_per_client(found) == {f"c{n}": 1 for n in range(6)}
 
 
+def _requests_204(url: str) -> float:
+    """``d8a_requests_total{status="204"}`` of one ``/metrics`` answer, on a new
+    connection (so that any collector process may take it)."""
+    text = httpx.get(f"{url}/metrics", headers={"Connection": "close"}, timeout=30).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "d8a_requests_total" and sample.labels == {"status": "204"}:
+                return sample.value
+    return 0.0
+
+
+def test_metrics_of_several_collector_processes_add_up(tmp_path: Path) -> None:
+    backends = (
+        *("--queue", f"sqlite:///{tmp_path / 'queue.db'}"),
+        *("--warehouse", f"sqlite:///{tmp_path / 'events.db'}"),
+    )
+    server, url = start(*backends, "--workers", "2")
+    try:
+        send(url, range(30), clients=3, close=True)  # a connection each: both processes take some
+        deadline, seen = time.monotonic() + 30, []
+        while time.monotonic() < deadline and seen[-6:] != [30.0] * 6:
+            seen.append(_requests_204(url))  # each process's file is rewritten every second
+            time.sleep(0.2)
+        assert seen[-6:] == [30.0] * 6, seen  # every answer, whichever process gave it
+        text = httpx.get(f"{url}/metrics", timeout=30).text
+        assert "d8a_worker_running 1.0" in text  # the parent's worker, in a collector's answer
+    finally:
+        stop(server)
+
+
 def test_two_collector_processes_and_the_worker_in_the_parent(tmp_path: Path) -> None:
     backends = (
         *("--queue", f"sqlite:///{tmp_path / 'queue.db'}"),

@@ -31,6 +31,7 @@ instead. The app never closes the pipeline: its owner does.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from d8a.batching import BatchingStorage
@@ -89,11 +90,18 @@ def _ingests_inline(pipeline: Pipeline) -> bool:
 class _Collector:
     """Answers one collector request with the pipeline."""
 
-    def __init__(self, lifecycle: Lifecycle, max_body: int, metrics: bool) -> None:
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        max_body: int,
+        metrics: bool,
+        metrics_snapshot: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> None:
         self.pipeline = lifecycle.pipeline
         self.lifecycle = lifecycle
         self.max_body = max_body
         self.metrics = metrics
+        self.metrics_snapshot = metrics_snapshot or self.snapshot
         self.inline = _ingests_inline(self.pipeline)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
@@ -129,7 +137,7 @@ class _Collector:
 
     async def _metrics(self) -> Response:
         return await asyncio.get_running_loop().run_in_executor(
-            None, lambda: metrics_response(self.snapshot())
+            None, lambda: metrics_response(self.metrics_snapshot())
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -155,11 +163,12 @@ class CollectorApp:
         max_body: int = MAX_BODY_BYTES,
         metrics: bool = False,
         poll: float = 0.5,
+        metrics_snapshot: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.prefix = normalised_prefix(prefix)
         self.lifecycle = Lifecycle(pipeline, worker=worker, poll=poll)
-        self._collector = _Collector(self.lifecycle, max_body, metrics)
+        self._collector = _Collector(self.lifecycle, max_body, metrics, metrics_snapshot)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -184,6 +193,7 @@ def collector_app(
     worker: WorkerChoice = True,
     max_body: int = MAX_BODY_BYTES,
     metrics: bool = False,
+    metrics_snapshot: Callable[[], Mapping[str, Any]] | None = None,
 ) -> CollectorApp:
     """An ASGI app serving the pipeline's collector endpoints (and ``/healthz``) under
     ``prefix``, for every method; anything else under it gets the pipeline's 404.
@@ -191,8 +201,17 @@ def collector_app(
     ``worker``: run the pipeline's worker thread from ASGI lifespan startup to
     shutdown (False when a separate ``d8a worker`` consumes the queue).
     ``metrics``: also answer ``GET <prefix>/metrics`` in the Prometheus text
-    format (needs ``d8a[server]``)."""
-    return CollectorApp(pipeline, prefix=prefix, worker=worker, max_body=max_body, metrics=metrics)
+    format (needs ``d8a[server]``), from ``metrics_snapshot()`` when given (a
+    snapshot shaped as ``pipeline.metrics()``'s; ``d8a serve --workers`` sums
+    its processes' this way), else from this process's pipeline."""
+    return CollectorApp(
+        pipeline,
+        prefix=prefix,
+        worker=worker,
+        max_body=max_body,
+        metrics=metrics,
+        metrics_snapshot=metrics_snapshot,
+    )
 
 
 class D8AMiddleware:

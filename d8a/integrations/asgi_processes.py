@@ -11,22 +11,27 @@ passed in the environment variable :data:`PROCESS_SPEC` as JSON.
 SIGTERM to the parent stops the collector processes (each finishes its
 requests in flight and publishes its batched hits), then the worker thread
 consumes what is queued; open protosessions stay in the state store.
-``/metrics`` answers with the counters of the collector process that took the
-request (requests and hits of that process only, no worker keys).
+``/metrics`` answers with the sum of every process's counters and the worker's
+gauges: each process writes its snapshot to a shared temporary folder (see
+:mod:`d8a.integrations.process_metrics`).
 """
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import json
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
 from d8a.config_file import builder_from_config
 from d8a.errors import ConfigurationError
 from d8a.integrations.asgi import stop_worker
+from d8a.integrations.process_metrics import SnapshotFiles
 from d8a.pipeline import Pipeline
 from d8a.runner import BackgroundLoop
 
@@ -45,7 +50,12 @@ def collector_process_app() -> Any:
     configure_logging(spec["log_level"], spec["log_format"])
     pipeline = builder_from_config(spec["config"]).build()
     batch_in_background(pipeline, spec["batch"], spec["batch_delay"])
-    return collector_app(pipeline, prefix=spec["prefix"], worker=False, metrics=True)
+    files = SnapshotFiles(spec["metrics_dir"], pipeline.metrics)
+    files.start()
+    atexit.register(files.stop)  # the final counts, once uvicorn's process ends
+    return collector_app(
+        pipeline, prefix=spec["prefix"], worker=False, metrics=True, metrics_snapshot=files.merged
+    )
 
 
 def serve_processes(
@@ -62,9 +72,11 @@ def serve_processes(
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    metrics_dir = tempfile.mkdtemp(prefix="d8a-metrics-")
     try:
-        os.environ[PROCESS_SPEC] = json.dumps(spec)
+        os.environ[PROCESS_SPEC] = json.dumps({**spec, "metrics_dir": metrics_dir})
     except TypeError as exc:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
         raise ConfigurationError(f"--workers: the configuration is not JSON: {exc}") from None
     config = uvicorn.Config(
         "d8a.integrations.asgi_processes:collector_process_app",
@@ -77,6 +89,15 @@ def serve_processes(
     loop = worker() if worker is not None else None
     if loop is not None:
         loop.start()
+
+    def parent_snapshot() -> dict[str, Any]:
+        snapshot = pipeline.metrics()
+        if loop is not None:
+            snapshot["worker_running"] = loop.running
+        return snapshot
+
+    files = SnapshotFiles(metrics_dir, parent_snapshot)
+    files.start()
     try:
         supervisor: Any
         if "target" in inspect.signature(Multiprocess).parameters:  # older uvicorn
@@ -90,3 +111,5 @@ def serve_processes(
         pipeline.storage.flush()
         if loop is not None:
             stop_worker(pipeline, loop)  # consumes what the collectors published while stopping
+        files.stop()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
