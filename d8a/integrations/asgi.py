@@ -59,10 +59,10 @@ from d8a.integrations.responses import (
     no_endpoint,
     refuse,
     under_prefix,
+    worker_snapshot,
 )
 from d8a.pipeline import Pipeline
 from d8a.receiver import Response
-from d8a.runner import WorkerLoop
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -141,13 +141,8 @@ class _Collector:
         )
 
     def snapshot(self) -> dict[str, Any]:
-        """``pipeline.metrics()``; ``worker_running`` also covers a loop the pipeline
-        does not know of (a ``ScaledWorker``)."""
-        snapshot = self.pipeline.metrics()
-        loop = self.lifecycle.loop
-        if loop is not None and not isinstance(loop, WorkerLoop):
-            snapshot["worker_running"] = loop.running
-        return snapshot
+        """:func:`~d8a.integrations.responses.worker_snapshot` of the lifecycle's loop."""
+        return worker_snapshot(self.pipeline, self.lifecycle.loop)
 
 
 class CollectorApp:

@@ -32,6 +32,7 @@ from d8a.config_file import builder_from_config
 from d8a.errors import ConfigurationError
 from d8a.integrations.asgi import stop_worker
 from d8a.integrations.process_metrics import SnapshotFiles
+from d8a.integrations.responses import worker_snapshot
 from d8a.pipeline import Pipeline
 from d8a.runner import BackgroundLoop
 
@@ -89,14 +90,7 @@ def serve_processes(
     loop = worker() if worker is not None else None
     if loop is not None:
         loop.start()
-
-    def parent_snapshot() -> dict[str, Any]:
-        snapshot = pipeline.metrics()
-        if loop is not None:
-            snapshot["worker_running"] = loop.running
-        return snapshot
-
-    files = SnapshotFiles(metrics_dir, parent_snapshot)
+    files = SnapshotFiles(metrics_dir, lambda: worker_snapshot(pipeline, loop))
     files.start()
     try:
         supervisor: Any

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from d8a.receiver import Response
+from d8a.runner import BackgroundLoop, WorkerLoop
 
 if TYPE_CHECKING:
     from d8a.pipeline import Pipeline
@@ -28,6 +29,7 @@ __all__ = [
     "refuse",
     "text_response",
     "under_prefix",
+    "worker_snapshot",
 ]
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -76,6 +78,15 @@ def asks_for_metrics(metrics: bool, method: object, path: str) -> bool:
     """Whether a request to ``path`` (without the prefix) is for ``/metrics``, with
     ``metrics=True``: ``GET`` and ``HEAD`` only, other methods go to the pipeline."""
     return metrics and path == "/metrics" and method in ("GET", "HEAD")
+
+
+def worker_snapshot(pipeline: Pipeline, loop: BackgroundLoop | None) -> dict[str, Any]:
+    """``pipeline.metrics()``; ``worker_running`` also covers a running ``loop`` the
+    pipeline does not know of (a ``ScaledWorker``'s)."""
+    snapshot = pipeline.metrics()
+    if loop is not None and not isinstance(loop, WorkerLoop):
+        snapshot["worker_running"] = loop.running
+    return snapshot
 
 
 def metrics_response(snapshot: Mapping[str, Any]) -> Response:

@@ -53,13 +53,13 @@ class RowConverter:
         self.columns = columns  # kept so that the id() cache key stays valid
         self.fields: list[pa.Field] = [*columns.event_fields, *columns.session_scoped_fields]
         self._full = pa.struct(self.fields)
-        self._seen: list[int] = []
         self._learn(set())
 
     def _learn(self, seen: set[int]) -> None:
         self._seen = sorted(seen)
         self._seen_struct = pa.struct([self.fields[i] for i in self._seen])
-        unseen = [self.fields[i].name for i in range(len(self.fields)) if i not in seen]
+        self._unseen = [i for i in range(len(self.fields)) if i not in seen]
+        unseen = [self.fields[i].name for i in self._unseen]
         # itemgetter of one name returns the bare value: ask for it twice to get a tuple.
         self._unseen_values = itemgetter(*unseen, *unseen[:1]) if unseen else None
         self._unseen_nulls = (None,) * (len(unseen) + 1)
@@ -82,10 +82,10 @@ class RowConverter:
         try:
             if self._unseen_are_null(rows):
                 seen = pa.array(rows, type=self._seen_struct).flatten()
-                arrays = [nulls(count, field.type) for field in self.fields]
-                for index, array in zip(self._seen, seen, strict=True):
-                    arrays[index] = array
-                return arrays
+                filled = dict(zip(self._seen, seen, strict=True))
+                for index in self._unseen:
+                    filled[index] = nulls(count, self.fields[index].type)
+                return [filled[index] for index in range(len(self.fields))]
             arrays = pa.array(rows, type=self._full).flatten()
         except _CONVERSION_ERRORS:
             values = transpose(rows, [field.name for field in self.fields])
