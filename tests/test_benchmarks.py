@@ -32,3 +32,14 @@ def test_bench_sqlite_write_compares_the_driver_with_sqlite_alone() -> None:
     assert "300 rows of 252 columns" in out
     assert "SQLiteDriver.write" in out and "executemany only (baseline)" in out
     assert "write / baseline:" in out
+
+
+def test_bench_replay_phases_accounts_for_every_step() -> None:
+    out = _run("bench_replay_phases.py", "--hits", "300", "--repeat", "1")
+    assert "(c) floor" in out and "(a) replay" in out
+    steps = ("receiver", "protosessions", "closing", "closer", "columns", "rows to Arrow")
+    for step in (*steps, "warehouse", "event order", "rest"):
+        assert f"  {step} " in out
+    # The steps are timed: the columns of 300 hits take some time.
+    columns = next(line for line in out.splitlines() if line.startswith("  columns "))
+    assert float(columns.split()[1]) > 0
