@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import d8a
 from d8a.columns.currency import StaticRates, currency_rates, to_usd
 from d8a.protocols.ga4_ecommerce import ITEM_TYPE, parse_item
-from tests.conftest import ga4
+from tests.conftest import T0, ga4
 
 RATES = {"EUR": 1.1, "GBP": 1.25}
 
@@ -73,6 +73,22 @@ def test_events_without_items() -> None:
     assert got["ecommerce_tax_value"] is None and got["ecommerce_tax_value_in_usd"] is None
     assert got["ecommerce_items_total_quantity"] == 0 and got["ecommerce_unique_items"] == 0
     assert got["ecommerce_purchase_revenue_in_usd"] is None  # no currency
+
+
+def test_events_without_ecommerce_in_one_batch_convert_by_their_own_currency() -> None:
+    """Events without ecommerce share their values by currency within a batch of
+    columns; each row still gets its currency's (and only its) USD zero."""
+    currencies = ["EUR", "XYZ", "", "USD", "EUR", "GBP"]
+    requests = [
+        ga4(cid=f"{n}.1", at=T0 + n, **({"cu": code} if code else {}))
+        for n, code in enumerate(currencies)
+    ]
+    requests.append(ga4(cid="9.1", en="purchase", at=T0 + 9, cu="EUR", pr1="idA~pr2~qt1"))
+    rows = d8a.replay(requests, currency_rates=RATES)["events"].to_pylist()
+    got = [row["ecommerce_purchase_revenue_in_usd"] for row in rows]
+    assert got == [0.0, None, None, 0.0, 0.0, 0.0, 2.2]
+    assert [row["ecommerce_items"] for row in rows[:-1]] == [None] * 6
+    assert rows[-1]["ecommerce_unique_items"] == 1 and rows[0]["ecommerce_unique_items"] == 0
 
 
 def test_items_keep_their_pr_number_order_and_only_pr_digits_are_items() -> None:

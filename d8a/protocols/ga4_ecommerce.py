@@ -122,30 +122,47 @@ def _item_keys(params: dict[str, str]) -> list[tuple[int, str]]:
     return found
 
 
+def _plain(event: Event) -> bool:
+    """Whether ``event`` carries no ecommerce at all: no items, no tax, no purchase
+    or refund (most events; their values depend only on the currency)."""
+    name = event.hit.event_name
+    return (
+        name != "purchase"
+        and name != "refund"
+        and event.values.get("params_tax") is None
+        and not _item_keys(event.hit.params)
+    )
+
+
+def _plain_values(currency: Any, rates: CurrencyRates | None) -> dict[str, Any]:
+    """The eleven values of an event without ecommerce (see :func:`_plain`)."""
+    zero = to_usd(0.0, currency, rates)
+    return {
+        "ecommerce_purchase_revenue": 0.0,
+        "ecommerce_purchase_revenue_in_usd": zero,
+        "ecommerce_refund_value": 0.0,
+        "ecommerce_refund_value_in_usd": zero,
+        "ecommerce_shipping_value": 0.0,
+        "ecommerce_shipping_value_in_usd": zero,
+        "ecommerce_tax_value": None,
+        "ecommerce_tax_value_in_usd": None,
+        "ecommerce_items_total_quantity": 0,
+        "ecommerce_unique_items": 0,
+        "ecommerce_items": None,
+    }
+
+
 def ecommerce_values(event: Event, rates: CurrencyRates | None) -> dict[str, Any]:
     """The eleven ecommerce column values of ``event`` (its ``params_*`` values set)."""
     values = event.values
+    currency = values.get("params_currency")
+    if _plain(event):
+        return _plain_values(currency, rates)
     params = event.hit.params
     name = event.hit.event_name
-    currency = values.get("params_currency")
     refund = name == "refund"
     keys = _item_keys(params)
     tax = values.get("params_tax")
-    if not keys and tax is None and not refund and name != "purchase":
-        zero = to_usd(0.0, currency, rates)  # the common case: no ecommerce at all
-        return {
-            "ecommerce_purchase_revenue": 0.0,
-            "ecommerce_purchase_revenue_in_usd": zero,
-            "ecommerce_refund_value": 0.0,
-            "ecommerce_refund_value_in_usd": zero,
-            "ecommerce_shipping_value": 0.0,
-            "ecommerce_shipping_value_in_usd": zero,
-            "ecommerce_tax_value": None,
-            "ecommerce_tax_value_in_usd": None,
-            "ecommerce_items_total_quantity": 0,
-            "ecommerce_unique_items": 0,
-            "ecommerce_items": None,
-        }
     items: list[dict[str, Any]] = []
     for _, key in keys:
         item = parse_item(params[key])
@@ -198,8 +215,16 @@ class EcommerceItems(EventColumn):
     @override
     def write_all(self, events: list[Event]) -> None:
         rates = self._rates
+        plain: dict[Any, dict[str, Any]] = {}  # events without ecommerce, by currency
         for event in events:
-            event.values.update(ecommerce_values(event, rates))
+            if _plain(event):
+                currency = event.values.get("params_currency")
+                found = plain.get(currency)
+                if found is None:
+                    found = plain[currency] = _plain_values(currency, rates)
+                event.values.update(found)
+            else:
+                event.values.update(ecommerce_values(event, rates))
             event.metadata[ECOMMERCE_WRITTEN] = True
 
 
