@@ -16,7 +16,8 @@ from d8a.config import Settings
 from d8a.hits import Hit
 from d8a.protocols import D8AProtocol, GA4Protocol
 from d8a.protocols.ga4_params import FLAT_PARAMS, EventParams, FlatParam
-from tests.conftest import ga4
+from d8a.protocols.ga4_sessions import COUNTED_COLUMNS
+from tests.conftest import T0, ga4
 
 GA4_EVENT_COLUMNS = """
     id name property_id property_name date_utc timestamp_utc client_id user_id ip_address
@@ -182,7 +183,8 @@ texts = st.one_of(st.sampled_from(["", "1", "12.0", "-3", "true", "no", "x", "1e
 
 @given(st.dictionaries(keys, texts, max_size=12))
 def test_one_pass_equals_each_column_alone(params: dict[str, str]) -> None:
-    """``params`` writes every flat column in one pass; each column alone agrees."""
+    """``params`` writes every flat column in one pass; each column alone agrees. The
+    flat columns are sparse: the pass sets only the keys of the values found."""
     hit = Hit("i", "c", "p", "e", None, "ga4", "1.1.1.1", "", "/", "GET", {}, params, 0.0)
     fast = Event(hit)
     (params_column,) = [c for c in GA4Protocol().event_columns(Settings()) if c.name == "params"]
@@ -190,6 +192,38 @@ def test_one_pass_equals_each_column_alone(params: dict[str, str]) -> None:
     slow = Event(hit)
     for spec in FLAT_PARAMS:
         FlatParam(spec, "ns", "ns/event/params").write(slow)
-        assert slow.values[spec.column] == fast.values[spec.column], spec.column
+        assert slow.values[spec.column] == fast.values.get(spec.column), spec.column
     FlatParam(FLAT_PARAMS[0], "ns", "p").write_all([slow := Event(hit)])  # no params column ran
     assert FLAT_PARAMS[0].column in slow.values
+
+
+def test_flat_columns_are_sparse_in_rows_and_null_in_the_table() -> None:
+    """A row holds the flat columns its event sent, not all 107; the others are NULL.
+    The few the session counters read stay in every row."""
+    for spec in FLAT_PARAMS:
+        assert FlatParam(spec, "ns", "p").sparse == (spec.column not in COUNTED_COLUMNS)
+    assert {"params_link_url", "params_search_term", "params_form_id"} == COUNTED_COLUMNS
+    hit = Hit("i", "c", "p", "e", None, "ga4", "", "", "/", "GET", {}, {"epn.value": "3"}, 0.0)
+    event = Event(hit)
+    (params_column,) = [c for c in GA4Protocol().event_columns(Settings()) if c.name == "params"]
+    EventParams(params_column.interface).write_all([event])
+    flat = {spec.column for spec in FLAT_PARAMS}
+    assert [name for name in event.values if name in flat] == ["params_value"]
+    table = d8a.replay([ga4(**{"epn.value": "3"}), ga4(cid="2.2", en="scroll")])["events"]
+    assert table.column("params_value").to_pylist() == [3.0, None]
+    assert table.column("params_search_term").null_count == 2
+
+
+def test_counters_count_an_unsent_value_once_per_event_name() -> None:
+    """A search and a view_search_results without a term are two distinct searches
+    (name, NULL), as when every flat column was in every row."""
+    requests = [
+        ga4(en="search", at=T0),
+        ga4(en="view_search_results", at=T0 + 1),
+        ga4(en="search", at=T0 + 2, **{"ep.search_term": "shoes"}),
+        ga4(en="search", at=T0 + 3, **{"ep.search_term": "shoes"}),
+        ga4(en="click", at=T0 + 4),
+    ]
+    row = d8a.replay(requests)["events"].to_pylist()[0]
+    assert row["session_unique_site_searches"] == 3
+    assert row["session_unique_outbound_clicks"] == 1

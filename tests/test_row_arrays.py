@@ -81,6 +81,45 @@ def test_a_missing_key_is_null() -> None:
     assert got[0].to_pylist() == ["x", None] and got[1].to_pylist() == [None, 2]
 
 
+def test_rows_of_sparse_columns_take_the_narrow_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows that leave out their NULL columns convert only the fields seen so far."""
+    converter = RowConverter(_columns())
+    converter.convert(_rows("name", "count"))
+    types: list[pa.DataType] = []
+    real = pa.array
+
+    def spy(rows: Any, type: pa.DataType) -> pa.Array:
+        types.append(type)
+        return real(rows, type=type)
+
+    monkeypatch.setattr(pa, "array", spy)
+    got = converter.convert([{"name": "x"}, {"count": 2, "flag": None}])
+    monkeypatch.undo()
+    assert types == [converter._seen_struct]
+    nothing = [None, None]
+    assert [a.to_pylist() for a in got] == [["x", None], [None, 2], nothing, nothing, nothing]
+
+
+class _Odd:
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("no comparing")
+
+    __hash__ = object.__hash__
+
+
+def test_other_keys_holding_values_send_the_batch_through_the_full_conversion() -> None:
+    converter = RowConverter(_columns())
+    converter.convert(_rows("name"))
+    rows = [{"name": "a", "scratch": 1}, {"name": "b", "count": 3}]  # count: never seen
+    got = converter.convert(rows)
+    assert [a.to_pylist() for a in got] == [a.to_pylist() for a in _full(rows)]
+    assert [converter.fields[i].name for i in converter._seen] == ["name", "count"]
+    # A value whose == raises cannot be counted: the full conversion decides.
+    with pytest.raises(BadValuesError) as caught:
+        converter.convert([{"name": "a"}, {"name": "b", "value": _Odd()}])
+    assert caught.value.column == "value" and caught.value.rows == [1]
+
+
 def test_a_value_that_does_not_fit_is_named_by_its_row() -> None:
     converter = RowConverter(_columns())
     converter.convert(_rows("count"))  # count is seen: the narrow struct path runs first

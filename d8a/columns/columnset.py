@@ -111,13 +111,14 @@ class ColumnSet:
 
     @cached_property
     def event_row_template(self) -> dict[str, Any]:
-        """``{name: None}`` for :attr:`event_row_names`, in that order.
+        """``{name: None}`` for :attr:`event_row_names` but the
+        :attr:`sparse <d8a.columns.base.EventColumn.sparse>` event columns, in that order.
 
-        The closer starts every event's values from a copy of it, so that every
-        row holds every column in table order and a layout can transpose rows
-        by ``dict.values`` (see :func:`d8a.layouts.embedded.transpose`). Do not
-        modify it."""
-        return dict.fromkeys(self.event_row_names)
+        The closer starts every event's values from a copy of it, so that a
+        column's key is in the row before the column runs (sparse ones excepted:
+        they add theirs when they have a value). Do not modify it."""
+        sparse = {column.name for column in self.event if column.sparse}
+        return dict.fromkeys(name for name in self.event_row_names if name not in sparse)
 
     @property
     def columns(self) -> tuple[Column, ...]:

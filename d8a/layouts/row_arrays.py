@@ -1,19 +1,20 @@
 """Event rows (dicts) to Arrow arrays, the step every layout starts with.
 
 The closer leaves one dict per event holding every event and session-scoped
-column, most of them NULL: of a GA4 row's 187 such columns, generated traffic
-fills about 67. Arrow converts a list of dicts as one struct array in a single
-C++ pass, one dict look-up per field and row, so the NULL columns cost as much
-as the others. :class:`RowConverter` therefore remembers which fields of a
-column set have held a value so far: when a batch's other fields are all NULL
-(checked in one C-level pass per row), only the fields seen so far are
-converted and the others become NULL arrays, about a third cheaper for GA4 rows.
+column but the sparse ones, most of them NULL: of a GA4 row's 80 keys,
+generated traffic fills about 37. Arrow converts a list of dicts as one struct
+array in a single C++ pass, one dict look-up per field and row, so the NULL
+columns cost as much as the others. :class:`RowConverter` therefore remembers
+which fields of a column set have held a value so far and converts only those;
+the batch is right when the rows hold no other value, which one C-level count
+of each row's ``None`` values proves. Otherwise the batch is converted in full.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import itemgetter
+from itertools import repeat
+from operator import countOf, itemgetter
 from typing import Any
 
 import pyarrow as pa
@@ -46,8 +47,10 @@ class RowConverter:
     """Converts the event rows of one column set, learning which fields hold values.
 
     A field enters the "seen" set the first time a batch holds a non-NULL value for
-    it and never leaves it, so the check and the struct type change only while the
-    set grows (a few batches at the start of a run)."""
+    it and never leaves it, so the struct type changes only while the set grows (a
+    few batches at the start of a run). Rows may lack keys (sparse columns: NULL);
+    a row holding a value under a key that is no field sends every batch through
+    the full conversion, which is right but slower."""
 
     def __init__(self, columns: ColumnSet) -> None:
         self.columns = columns  # kept so that the id() cache key stays valid
@@ -59,33 +62,34 @@ class RowConverter:
         self._seen = sorted(seen)
         self._seen_struct = pa.struct([self.fields[i] for i in self._seen])
         self._unseen = [i for i in range(len(self.fields)) if i not in seen]
-        unseen = [self.fields[i].name for i in self._unseen]
-        # itemgetter of one name returns the bare value: ask for it twice to get a tuple.
-        self._unseen_values = itemgetter(*unseen, *unseen[:1]) if unseen else None
-        self._unseen_nulls = (None,) * (len(unseen) + 1)
 
-    def _unseen_are_null(self, rows: list[dict[str, Any]]) -> bool:
-        """Whether no row holds a value for a field outside the seen set (a missing
-        key counts as a value here: the full conversion decides what it means)."""
-        values = self._unseen_values
-        if values is None or not self._seen:
-            return False
+    @staticmethod
+    def _only(rows: list[dict[str, Any]], converted: list[pa.Array]) -> bool:
+        """Whether ``converted`` (some fields of ``rows``) holds every value of the rows
+        that is not None: the rows' keys less their ``None`` values, both counted in
+        C, number the arrays' non-NULL entries. A row that is no dict, or a value
+        whose ``== None`` raises, answers False (convert in full)."""
+        count = len(rows)
+        held: int = sum(count - array.null_count for array in converted)
         try:
-            return all(map(self._unseen_nulls.__eq__, map(values, rows)))
-        except Exception:  # a missing key, or a value whose == raises: convert in full
+            nones: int = sum(map(countOf, map(dict.values, rows), repeat(None)))
+            keys: int = sum(map(len, rows))
+        except Exception:
             return False
+        return keys - nones == held
 
     def convert(self, rows: list[dict[str, Any]]) -> list[pa.Array]:
         """One array per field of :attr:`fields`; BadValuesError names the rows of
         a value that does not fit its type."""
         count = len(rows)
         try:
-            if self._unseen_are_null(rows):
+            if self._seen:
                 seen = pa.array(rows, type=self._seen_struct).flatten()
-                filled = dict(zip(self._seen, seen, strict=True))
-                for index in self._unseen:
-                    filled[index] = nulls(count, self.fields[index].type)
-                return [filled[index] for index in range(len(self.fields))]
+                if self._only(rows, seen):
+                    filled = dict(zip(self._seen, seen, strict=True))
+                    for index in self._unseen:
+                        filled[index] = nulls(count, self.fields[index].type)
+                    return [filled[index] for index in range(len(self.fields))]
             arrays = pa.array(rows, type=self._full).flatten()
         except _CONVERSION_ERRORS:
             values = transpose(rows, [field.name for field in self.fields])
@@ -112,8 +116,7 @@ def event_arrays(rows: list[dict[str, Any]], columns: ColumnSet) -> list[pa.Arra
 def transpose(rows: list[dict[str, Any]], names: Sequence[str]) -> list[Sequence[Any]]:
     """Per-name value lists of ``rows`` (a missing value is NULL).
 
-    Rows whose keys are exactly ``names`` in that order (the closer starts every
-    event from :attr:`ColumnSet.event_row_template`) are transposed by their
+    Rows whose keys are exactly ``names`` in that order are transposed by their
     ``dict.values`` in one C-level pass; otherwise by ``itemgetter`` when every
     row has every name, else one ``dict.get`` pass per name."""
     if not rows:
@@ -145,7 +148,11 @@ def nulls(count: int, type_: pa.DataType) -> pa.Array:
 def to_array(values: Sequence[Any], field: pa.Field) -> pa.Array:
     """``values`` as an Arrow array of ``field``'s type; BadValuesError names the
     rows that do not fit it."""
-    if values.count(None) == len(values):
+    try:
+        empty = values.count(None) == len(values)
+    except Exception:  # a value whose == raises is a value: convert, and name its row
+        empty = False
+    if empty:
         return nulls(len(values), field.type)
     try:
         return pa.array(values, type=field.type)

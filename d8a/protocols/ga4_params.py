@@ -27,6 +27,7 @@ from typing_extensions import override
 from d8a.columns.base import Event, EventColumn, Interface, describe_field
 from d8a.columns.casts import to_bool, to_float, to_int, to_string
 from d8a.protocols.ga4_param_specs import FALLBACKS, FLAT_PARAMS, ParamSpec
+from d8a.protocols.ga4_sessions import COUNTED_COLUMNS
 
 __all__ = [
     "FALLBACKS",
@@ -84,7 +85,9 @@ def flat_value(spec: ParamSpec, params: dict[str, str]) -> Any:
 
 
 class FlatParam(EventColumn):
-    """One ``params_*`` column. :class:`EventParams` normally writes its value."""
+    """One ``params_*`` column. :class:`EventParams` normally writes its value, on
+    the events that sent its parameter only: the column is sparse, but for the few
+    the session counters read (:data:`~d8a.protocols.ga4_sessions.COUNTED_COLUMNS`)."""
 
     def __init__(self, spec: ParamSpec, namespace: str, params_id: str) -> None:
         scope = "events" if spec.column in _EVENTS_NAMESPACE else "event"
@@ -101,6 +104,7 @@ class FlatParam(EventColumn):
         self.depends_on = (params_id,)
         self.spec = spec
         self._name = spec.column
+        self.sparse = spec.column not in COUNTED_COLUMNS
 
     @override
     def write(self, event: Event) -> None:
@@ -108,11 +112,11 @@ class FlatParam(EventColumn):
 
     @override
     def write_all(self, events: list[Event]) -> None:
-        # ``params`` ran first (a dependency) and wrote this column for every event
-        # it kept, in one pass, marking each event's metadata; only a ``params``
-        # column of another make does not, and then it writes none of them. (The
-        # closer starts every event with every column present as None, so the
-        # mark, not the key, tells.) One look per call keeps this free.
+        # ``params`` ran first (a dependency) and wrote this column's value on every
+        # event that sent it, in one pass, marking each event's metadata; only a
+        # ``params`` column of another make does not, and then it writes none of
+        # them. (The column is sparse, so the mark, not the key, tells.) One look
+        # per call keeps this free.
         if events and FLAT_WRITTEN not in events[0].metadata:
             write = self.write
             for event in events:
@@ -127,7 +131,6 @@ class EventParams(EventColumn):
     def __init__(self, interface: Interface, specs: Sequence[ParamSpec] = FLAT_PARAMS) -> None:
         self.interface = interface
         self._name = interface.name
-        self._nulls: dict[str, None] = dict.fromkeys(spec.column for spec in specs)
         self._known: dict[str, tuple[str, Callable[[str | None], Any], str]] = {}
         for spec in specs:
             name, documented, _ = _split(spec.param)
@@ -141,13 +144,11 @@ class EventParams(EventColumn):
 
     @override
     def write_all(self, events: list[Event]) -> None:
-        nulls, known, own = self._nulls, self._known, self._name
+        known, own = self._known, self._name
         fallbacks, known_casts = self._fallbacks, self._casts
-        for event in events:
+        for event in events:  # the flat columns are sparse: only the values sent are set
             params = event.hit.params
             values = event.values
-            if own not in values:  # not started from the row template (which has them all)
-                values.update(nulls)
             event.metadata[FLAT_WRITTEN] = True
             found: list[dict[str, Any]] = []
             for key, value in params.items():

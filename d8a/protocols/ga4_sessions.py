@@ -29,7 +29,13 @@ from d8a.columns.session_index import (
     unique_named,
 )
 
-__all__ = ["EventCount", "SessionFlag", "ga4_session_counters", "ga4_session_flags"]
+__all__ = [
+    "COUNTED_COLUMNS",
+    "EventCount",
+    "SessionFlag",
+    "ga4_session_counters",
+    "ga4_session_flags",
+]
 
 _T64 = "CODEC(T64, LZ4)"
 
@@ -82,6 +88,11 @@ _COUNTERS: tuple[tuple[str, tuple[str, ...], str | None, str], ...] = (
         "Distinct params_link_url over file_download events.",
     ),
 )
+
+COUNTED_COLUMNS = frozenset(unique for _, _, unique, _ in _COUNTERS if unique)
+"""The event columns whose distinct values the counters count. The counters tell an
+event that did not send the value (None) from one whose column is left out of the
+set (the empty key), so these columns stay in every row (they are not sparse)."""
 
 
 class EventCount(SessionColumn):

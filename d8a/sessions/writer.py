@@ -98,7 +98,7 @@ def _build_chunk(
     settings: Settings,
     stats: SessionStats,
 ) -> list[Session]:
-    template = columns.event_row_template  # every row holds every column, in table order
+    template = columns.event_row_template  # every column but the sparse ones, in table order
     groups = [
         [Event(hit, template.copy()) for hit in protosession] for protosession in protosessions
     ]
