@@ -5,10 +5,12 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
+import d8a
 from d8a.columns.base import Event, EventColumn, Interface, Session, describe_field
 from d8a.columns.columnset import ColumnSet
-from d8a.columns.simple import EventValue, SessionEventValue, SessionValue
+from d8a.columns.simple import EventValue, SessionEventValue, SessionValue, constant
 from d8a.errors import BrokenEventError, ConfigurationError
+from d8a.hits import Hit
 from d8a.pipeline import Pipeline
 from tests.conftest import ga4
 
@@ -162,3 +164,27 @@ def test_a_broken_event_spares_the_other_protosessions_closed_with_it() -> None:
     assert set(table.column("boom").to_pylist()) == {1}
     (reason,) = pipeline.closer.stats.broken_events
     assert reason.startswith("boom: ZeroDivisionError")
+
+
+def test_sparse_columns_are_left_out_of_rows_and_null_in_the_table() -> None:
+    """An always-NULL EventValue and the UTM/click-id columns are sparse: the row
+    template leaves them out, the key appears only with a value, the table has NULL."""
+    nothing, web = (
+        EventValue(iface("nothing"), constant(None)),
+        EventValue(iface("web"), constant("web")),
+    )
+    assert nothing.sparse and not web.sparse
+    hit = Hit("i", "c", "p", "e", None, "ga4", "", "", "/", "GET", {}, {}, 0.0)
+    events = [Event(hit), Event(hit)]
+    for column in (nothing, web):
+        column.write_all(events)
+    assert [event.values for event in events] == [{"web": "web"}] * 2
+    template = Pipeline.builder().build().columns["ga4"].event_row_template
+    assert "utm_source" not in template and "geo_city" not in template
+    assert "page_location" in template and "params_search_term" in template
+    requests = [ga4(dl="https://shop.example/?utm_source=news&gclid=G1"), ga4(cid="2.2")]
+    rows = d8a.replay(requests)["events"].to_pylist()
+    assert [(r["utm_source"], r["click_id_gclid"], r["geo_city"]) for r in rows] == [
+        ("news", "G1", None),
+        (None, None, None),
+    ]

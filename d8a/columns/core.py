@@ -102,7 +102,10 @@ def _hostname(event: Event) -> str:
 
 
 class PageQueryValue(EventColumn):
-    """A parameter of the original page URL (UTM and click-id columns)."""
+    """A parameter of the original page URL (UTM and click-id columns). Sparse: most
+    page URLs carry none of them, and their rows leave the column out."""
+
+    sparse = True
 
     def __init__(self, interface: Interface, key: str) -> None:
         self.interface = interface
@@ -120,7 +123,10 @@ class PageQueryValue(EventColumn):
         name, key = self._name, self._key
         for event in events:
             fields = event.metadata[PAGE_URL].fields
-            event.values[name] = fields.get(key) if fields else None
+            if fields:
+                value = fields.get(key)
+                if value is not None:
+                    event.values[name] = value
 
 
 def _utc_seconds(event: Event) -> int:

@@ -42,7 +42,9 @@ def constant(value: Any) -> Callable[[Event], Any]:
 
 
 class EventValue(EventColumn):
-    """An event column whose value is ``fn(event)``."""
+    """An event column whose value is ``fn(event)``. With ``constant(None)`` (a
+    column that is always NULL, such as geo without a database) it is sparse and
+    writes nothing: rows leave it out and the table holds NULL."""
 
     def __init__(
         self,
@@ -54,6 +56,7 @@ class EventValue(EventColumn):
         self.depends_on = tuple(depends_on)
         self._fn = fn
         self._name = interface.name
+        self.sparse = isinstance(fn, _Constant) and fn.value is None
 
     @override
     def write(self, event: Event) -> None:
@@ -64,6 +67,8 @@ class EventValue(EventColumn):
         name, fn = self._name, self._fn
         if isinstance(fn, _Constant):
             value = fn.value
+            if value is None:  # sparse: a missing key is NULL
+                return
             for event in events:
                 event.values[name] = value
             return
