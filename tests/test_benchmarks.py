@@ -43,3 +43,13 @@ def test_bench_replay_phases_accounts_for_every_step() -> None:
     # The steps are timed: the columns of 300 hits take some time.
     columns = next(line for line in out.splitlines() if line.startswith("  columns "))
     assert float(columns.split()[1]) > 0
+
+
+def test_count_instructions_counts_only_the_replay() -> None:
+    """Needs valgrind (``./dev test`` installs it): the count is of the replay alone,
+    a few hundred thousand instructions a hit, not Python's start-up."""
+    out = _run("count_instructions.py", "--hits", "200")
+    assert f"d8a from {ROOT / 'd8a'}" in out
+    line = next(line for line in out.splitlines() if line.startswith("instructions per hit:"))
+    per_hit = int(line.split(":")[1].replace(",", ""))
+    assert 50_000 < per_hit < 20_000_000
