@@ -107,8 +107,14 @@ class Request:
             raise ProtocolError("request 'headers' must be a mapping")
         headers = {}
         size = 0
+        known = _CANONICAL
         for key, value in raw_headers.items():
-            name = canonical_header(key if type(key) is str else str(key))
+            try:
+                name = known.get(key)  # most names were seen before: no call
+            except TypeError:  # a mapping may hold names that cannot be hashed
+                name = None
+            if name is None:
+                name = canonical_header(key if type(key) is str else str(key))
             text = value if type(value) is str else str(value)
             headers[name] = text
             size += len(name) + len(text)

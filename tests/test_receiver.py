@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from d8a.clock import ManualClock
 from d8a.errors import ConfigurationError
+from d8a.hits import Request
 from d8a.pipeline import Pipeline
 from d8a.receiver import mask_ip
 from tests.conftest import T0, ga4
@@ -97,6 +99,35 @@ def test_preflight_is_204_and_echoes_requested_headers(memory_pipeline: Pipeline
 def test_healthz(memory_pipeline: Pipeline) -> None:
     response = memory_pipeline.ingest({"method": "GET", "path": "/healthz"})
     assert (response.status, response.body) == (200, b"OK")
+
+
+class _OddHeaders(Mapping[Any, str]):
+    """A mapping whose names are a list (unhashable), a number and two spellings."""
+
+    _items: ClassVar[list[tuple[Any, str]]] = [
+        (["x-list"], "1"),
+        (7, "2"),
+        ("user-agent", "UA"),
+        ("USER-AGENT", "UA2"),
+    ]
+
+    def __getitem__(self, key: Any) -> str:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(name for name, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def items(self) -> Any:
+        return list(self._items)
+
+
+def test_header_names_are_canonical_whatever_their_type(memory_pipeline: Pipeline) -> None:
+    request = Request.from_dict({**ga4(), "headers": _OddHeaders()}, T0)
+    assert request.headers == {"['x-List']": "1", "7": "2", "User-Agent": "UA2"}
+    assert memory_pipeline.ingest({**ga4(), "headers": _OddHeaders()}).status == 204
 
 
 def test_ip_masking_levels() -> None:
