@@ -107,15 +107,22 @@ def measure(
     return best
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def generated(description: str | None, repeat: int) -> tuple[int, list[dict[str, Any]], int]:
+    """Parse ``--hits``, ``--seed`` and ``--repeat``, generate the requests and say
+    how many hits they hold; returns (repeat, requests, hits)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--hits", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=repeat)
     args = parser.parse_args()
     requests = traffic(args.hits, args.seed)
     hits = count_hits(requests)
     print(f"{hits} generated GA4 hits in {len(requests)} requests")
+    return args.repeat, requests, hits
+
+
+def main() -> None:
+    repeat, requests, hits = generated(__doc__, repeat=3)
     runs = {
         "(c) floor: parse_qsl + cbor2/zstd + pyarrow": floor,
         "(a) in-memory replay": memory_replay,
@@ -128,7 +135,7 @@ def main() -> None:
     rates = {}
     for name, fn in runs.items():
         key = name.split()[0]
-        rates[key] = hits / measure(fn, requests, args.repeat)
+        rates[key] = hits / measure(fn, requests, repeat)
         print(f"{name:<52} {rates[key]:>10,.0f} hits/s", flush=True)
     floor_rate = rates["(c)"]
     for key in ("(a)", "(b)", "(b1)", "(b2)"):

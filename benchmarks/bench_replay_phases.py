@@ -23,7 +23,6 @@ Run: taskset -c 0 python benchmarks/bench_replay_phases.py --hits 100000
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import time
 from collections import Counter
@@ -31,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench_pipeline import floor, traffic
+from bench_pipeline import floor, generated
 
 import d8a
 from d8a.layouts.embedded import EmbeddedLayout
@@ -40,7 +39,6 @@ from d8a.protosessions.tasks import HitBatchHandler
 from d8a.receiver import Receiver
 from d8a.sessions import writer
 from d8a.sessions.writer import DirectCloser
-from d8a.testing import count_hits
 from d8a.warehouse.memory import MemoryDriver
 
 replay_module = importlib.import_module("d8a.replay")  # d8a.replay is also the function
@@ -84,17 +82,10 @@ def timed_steps(spent: Counter[str]) -> Iterator[None]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--hits", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=2)
-    args = parser.parse_args()
-    requests = traffic(args.hits, args.seed)
-    hits = count_hits(requests)
-    print(f"{hits} generated GA4 hits in {len(requests)} requests")
+    repeat, requests, hits = generated(__doc__, repeat=2)
     best_floor = best_total = float("inf")
     best: Counter[str] = Counter()
-    for _ in range(args.repeat):
+    for _ in range(repeat):
         start = time.perf_counter()
         floor(requests)
         best_floor = min(best_floor, time.perf_counter() - start)
