@@ -1,8 +1,8 @@
 """Event rows (dicts) to Arrow arrays, the step every layout starts with.
 
 The closer leaves one dict per event holding every event and session-scoped
-column but the sparse ones, most of them NULL: of a GA4 row's 80 keys,
-generated traffic fills about 37. Arrow converts a list of dicts as one struct
+column but the sparse ones, most of them NULL: of a GA4 row's 53 keys and
+its sparse values, generated traffic fills about 37. Arrow converts a list of dicts as one struct
 array in a single C++ pass, one dict look-up per field and row, so the NULL
 columns cost as much as the others. :class:`RowConverter` therefore remembers
 which fields of a column set have held a value so far and converts only those;

@@ -154,10 +154,15 @@ def _plain_values(currency: Any, rates: CurrencyRates | None) -> dict[str, Any]:
 
 def ecommerce_values(event: Event, rates: CurrencyRates | None) -> dict[str, Any]:
     """The eleven ecommerce column values of ``event`` (its ``params_*`` values set)."""
-    values = event.values
-    currency = values.get("params_currency")
+    currency = event.values.get("params_currency")
     if _plain(event):
         return _plain_values(currency, rates)
+    return _ecommerce_values(event, currency, rates)
+
+
+def _ecommerce_values(event: Event, currency: Any, rates: CurrencyRates | None) -> dict[str, Any]:
+    """:func:`ecommerce_values` of an event that is not :func:`_plain`."""
+    values = event.values
     params = event.hit.params
     name = event.hit.event_name
     refund = name == "refund"
@@ -217,14 +222,14 @@ class EcommerceItems(EventColumn):
         rates = self._rates
         plain: dict[Any, dict[str, Any]] = {}  # events without ecommerce, by currency
         for event in events:
+            currency = event.values.get("params_currency")
             if _plain(event):
-                currency = event.values.get("params_currency")
                 found = plain.get(currency)
                 if found is None:
                     found = plain[currency] = _plain_values(currency, rates)
                 event.values.update(found)
             else:
-                event.values.update(ecommerce_values(event, rates))
+                event.values.update(_ecommerce_values(event, currency, rates))
             event.metadata[ECOMMERCE_WRITTEN] = True
 
 
