@@ -90,6 +90,20 @@ def test_first_value_of_a_repeated_key_wins() -> None:
     assert parse_query("a=1&a=2&b&c=x+y") == {"a": "1", "b": "", "c": "x y"}
 
 
+def test_query_edge_cases() -> None:
+    """Empty parts, an empty key, escaped keys (first wins after decoding), bad escapes."""
+    assert parse_query("a=1&&b=2&") == {"a": "1", "b": "2"}
+    assert parse_query("=x&a=1") == {"": "x", "a": "1"}
+    assert parse_query("a%3Db=1&a=b=2") == {"a=b": "1", "a": "b=2"}
+    assert parse_query("a+b=1&a%20b=2") == {"a b": "1"}
+    assert parse_query("dl=https%3A%2F%2Fx.example%2F%3Fq%3D1&dt=A+B") == {
+        "dl": "https://x.example/?q=1",
+        "dt": "A B",
+    }
+    with pytest.raises(ProtocolError, match="malformed"):
+        parse_query("a=1&b=%zz")
+
+
 params = st.dictionaries(
     st.text(min_size=1, max_size=12).filter(lambda k: k not in ("cid", "tid", "en")),
     st.text(max_size=30),

@@ -130,6 +130,24 @@ def test_header_names_are_canonical_whatever_their_type(memory_pipeline: Pipelin
     assert memory_pipeline.ingest({**ga4(), "headers": _OddHeaders()}).status == 204
 
 
+def test_canonical_header_dicts_are_copied_and_others_converted() -> None:
+    """Names already spelled canonically take the copying path once seen: the
+    request owns a copy, and a value that is no string still becomes one."""
+    headers: dict[str, Any] = {"User-Agent": "UA", "Accept": "*/*"}
+    for _ in range(2):  # the second time every name is known to be canonical
+        request = Request.from_dict({**ga4(), "headers": headers}, T0)
+        assert request.headers == headers and request.headers is not headers
+    request.headers["Accept"] = "changed"
+    assert headers["Accept"] == "*/*"
+    odd = Request.from_dict({**ga4(), "headers": {"User-Agent": 7, "Accept": b"x"}}, T0)
+    assert odd.headers == {"User-Agent": "7", "Accept": "b'x'"}
+    lower = Request.from_dict({**ga4(), "headers": {"user-agent": "UA"}}, T0)
+    assert lower.headers == {"User-Agent": "UA"}
+    assert Request.from_dict({**ga4(), "headers": {}}, T0).headers == {}
+    sized = Request.from_dict({**ga4(), "headers": headers, "query": "", "ip": ""}, T0)
+    assert sized.size == len("User-AgentUAAccept*/*") + len(ga4()["path"])
+
+
 def test_ip_masking_levels() -> None:
     assert mask_ip("203.0.113.77", 1) == "203.0.113.0"
     assert mask_ip("203.0.113.77", 2) == "203.0.0.0"
