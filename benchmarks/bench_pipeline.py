@@ -10,6 +10,7 @@ protosession state too; (c) the floor: the same hits through only
 table build. Each figure is the best of ``--repeat`` runs.
 
 Run: ./dev bench [--hits 100000]   (or python benchmarks/bench_pipeline.py)
+     ./dev bench --compiled           (the mypyc build: benchmarks/build_compiled.py)
 """
 
 from __future__ import annotations
@@ -121,8 +122,18 @@ def generated(description: str | None, repeat: int) -> tuple[int, list[dict[str,
     return args.repeat, requests, hits
 
 
+def build_name() -> str:
+    """Which d8a is measured: the Python one, or how many modules are compiled."""
+    package = Path(d8a.__file__).parent
+    compiled = sorted(package.rglob("*.so"))
+    if not compiled:
+        return f"Python build of d8a ({package})"
+    return f"mypyc build of d8a, {len(compiled)} modules compiled ({package})"
+
+
 def main() -> None:
     repeat, requests, hits = generated(__doc__, repeat=3)
+    print(build_name())
     runs = {
         "(c) floor: parse_qsl + cbor2/zstd + pyarrow": floor,
         "(a) in-memory replay": memory_replay,

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "BadValuesError",
     "BrokenEventError",
     "BrokenSessionError",
     "ColumnError",
@@ -99,3 +100,13 @@ class TransientError(D8AError):
 
 class TerminalError(D8AError):
     """Marker: the operation failed for good; retrying will not help."""
+
+
+class BadValuesError(TypeError):
+    """Values of one column that do not fit its Arrow type, by row index (raised by
+    the layouts; the closer leaves those rows out and counts them as broken)."""
+
+    def __init__(self, column: str, rows: list[int]) -> None:
+        super().__init__(f"column {column!r}: {len(rows)} value(s) do not fit its type")
+        self.column = column
+        self.rows = rows

@@ -39,7 +39,7 @@ class BackgroundLoop(ABC):
 
     def __init__(self) -> None:
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop_thread: threading.Thread | None = None
 
     @abstractmethod
     def step(self, max_tasks: int = 100, timeout: float = 0.0) -> int:
@@ -56,25 +56,25 @@ class BackgroundLoop(ABC):
 
     def start(self, poll: float = 0.5) -> None:
         """Run :meth:`run` in a daemon thread."""
-        if self._thread is not None:
+        if self._loop_thread is not None:
             raise RuntimeError("the worker is already running")
         self._stop.clear()
-        self._thread = threading.Thread(
+        self._loop_thread = threading.Thread(
             target=self.run, kwargs={"poll": poll}, name=self.thread_name, daemon=True
         )
-        self._thread.start()
+        self._loop_thread.start()
 
     @property
     def running(self) -> bool:
         """True while the loop's thread (see :meth:`start`) is alive."""
-        return self._thread is not None and self._thread.is_alive()
+        return self._loop_thread is not None and self._loop_thread.is_alive()
 
     def stop(self, timeout: float | None = 30.0) -> None:
         """Ask the loop to stop and wait for it; open protosessions stay in state."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        if self._loop_thread is not None:
+            self._loop_thread.join(timeout)
+            self._loop_thread = None
 
 
 class WorkerLoop(BackgroundLoop):

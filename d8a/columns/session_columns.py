@@ -53,7 +53,7 @@ class SessionReferrer(SessionColumn):
     interface = _interface(
         "session_referrer", pa.string(), "page_referrer of the session's first event."
     )
-    depends_on = (event_id("page_referrer"),)
+    depends_on: tuple[str, ...] = (event_id("page_referrer"),)
 
     @override
     def write(self, session: Session) -> None:

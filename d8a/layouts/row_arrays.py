@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from d8a.columns.columnset import ColumnSet
+from d8a.errors import BadValuesError
 
 __all__ = [
     "BadValuesError",
@@ -32,15 +33,6 @@ __all__ = [
 ]
 
 _CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError)
-
-
-class BadValuesError(TypeError):
-    """Values of one column that do not fit its Arrow type, by row index."""
-
-    def __init__(self, column: str, rows: list[int]) -> None:
-        super().__init__(f"column {column!r}: {len(rows)} value(s) do not fit its type")
-        self.column = column
-        self.rows = rows
 
 
 class RowConverter:

@@ -116,4 +116,4 @@ class D8AProtocol(GA4Protocol):
     tracking_protocol = "d8a"
     path = "/d/c"
     interface_namespace = "d8a.protocols.d8a.tech"
-    mp_path = None
+    mp_path: str | None = None
