@@ -44,6 +44,7 @@ HOT_MODULES = (
     "d8a/protosessions/wheel.py",
     "d8a/protosessions/handler.py",
     "d8a/protosessions/tasks.py",
+    "d8a/columns/rows.py",
     "d8a/columns/casts.py",
     "d8a/columns/urls.py",
     "d8a/columns/simple.py",

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import pyarrow as pa
 
-from d8a.hits import Hit
+from d8a.columns.rows import Event, Session
 
 __all__ = [
     "Column",
@@ -76,34 +75,6 @@ class Interface:
         """The field's description metadata, or ``""``."""
         meta: Mapping[bytes, bytes] = self.field.metadata or {}
         return meta.get(DESCRIPTION_KEY.encode(), b"").decode()
-
-
-@dataclass(slots=True)
-class Event:
-    """One hit on its way to a row: the hit, the column values, scratch metadata.
-
-    In the pipeline ``values`` starts as a copy of
-    :attr:`ColumnSet.event_row_template <d8a.columns.columnset.ColumnSet.event_row_template>`:
-    every event and session-scoped column of the set is present, ``None`` until its
-    column writes it, except the :attr:`sparse <EventColumn.sparse>` ones, present
-    only once they hold a value: read those with ``values.get(name)``. Test a value,
-    not a key's presence, to know whether a column ran (or mark ``metadata``)."""
-
-    hit: Hit
-    values: dict[str, Any] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    broken: str | None = None
-    """Why the event cannot be written; None while it is fine."""
-
-
-@dataclass(slots=True)
-class Session:
-    """The events of one (split) session, in event order, and its column values."""
-
-    events: list[Event]
-    values: dict[str, Any] = field(default_factory=dict)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    broken: str | None = None
 
 
 class Column(ABC):
