@@ -109,3 +109,18 @@ def test_core_tests_pass_against_the_compiled_build(compiled: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "skipped" not in done.stdout
+
+
+def test_the_phase_benchmark_refuses_the_compiled_build(compiled: Path) -> None:
+    """Wrappers on compiled code time nothing: the script says so instead."""
+    script = ROOT / "benchmarks" / "bench_replay_phases.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--hits", "200"],
+        cwd=compiled,
+        env=_env(compiled),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert "are compiled" in done.stderr and "receiver" in done.stderr
