@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl
 import cbor2
 import pyarrow as pa
 import zstandard
+from build_compiled import compiled_modules
 
 import d8a
 from d8a import ManualClock, Pipeline
@@ -125,7 +126,7 @@ def generated(description: str | None, repeat: int) -> tuple[int, list[dict[str,
 def build_name() -> str:
     """Which d8a is measured: the Python one, or how many modules are compiled."""
     package = Path(d8a.__file__).parent
-    compiled = sorted(package.rglob("*.so"))
+    compiled = compiled_modules(package.parent)
     if not compiled:
         return f"Python build of d8a ({package})"
     return f"mypyc build of d8a, {len(compiled)} modules compiled ({package})"

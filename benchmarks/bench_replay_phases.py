@@ -34,6 +34,7 @@ from types import ModuleType
 from typing import Any
 
 from bench_pipeline import floor, generated
+from build_compiled import is_compiled
 
 import d8a
 from d8a.layouts.embedded import EmbeddedLayout
@@ -90,7 +91,7 @@ def compiled_steps() -> list[str]:
     labels = []
     for owner, _, label in STEPS:
         module = owner if isinstance(owner, ModuleType) else sys.modules[owner.__module__]
-        if str(getattr(module, "__file__", "")).endswith((".so", ".pyd")):
+        if is_compiled(module):
             labels.append(label)
     return labels
 

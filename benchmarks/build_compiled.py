@@ -25,7 +25,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from types import ModuleType
 
 PACKAGE = Path(__file__).resolve().parent.parent / "d8a"
 
@@ -70,15 +72,15 @@ declared types on entry, so a bad setting would raise a bare TypeError there. No
 ``d8a/columns/columnset.py``: compiled, its cached properties are computed again
 at every use."""
 
-MYPY_INI = """\
-[mypy]
-python_version = 3.11
 
-[mypy-pyarrow,pyarrow.*,sqlitedict,cbor2,zstandard,device_detector,device_detector.*,netaddr]
-ignore_missing_imports = True
-"""
-"""mypyc type-checks what it compiles; the libraries without type information are
-the same as in pyproject.toml's mypy settings."""
+def mypy_ini(pyproject: Path = PACKAGE.parent / "pyproject.toml") -> str:
+    """mypyc type-checks what it compiles: a ``mypy.ini`` for the target folder with
+    the modules ``pyproject.toml``'s mypy settings let go untyped (setuptools would
+    reject the project's own file there)."""
+    overrides = tomllib.loads(pyproject.read_text())["tool"]["mypy"]["overrides"]
+    untyped = [m for o in overrides if o.get("ignore_missing_imports") for m in o["module"]]
+    return f"[mypy]\n\n[mypy-{','.join(untyped)}]\nignore_missing_imports = True\n"
+
 
 SETUP = """\
 from setuptools import setup
@@ -107,6 +109,11 @@ def compiled_modules(target: Path) -> list[Path]:
     return sorted((target / "d8a").rglob("*.so"))
 
 
+def is_compiled(module: ModuleType) -> bool:
+    """Whether ``module`` was imported from a compiled extension, not from source."""
+    return str(getattr(module, "__file__", "")).endswith(".so")
+
+
 def build(target: Path, package: Path = PACKAGE) -> Path:
     """Copy ``package`` into ``target`` and compile :data:`HOT_MODULES` there, unless
     ``target`` already holds a build of the same sources; return ``target``."""
@@ -118,7 +125,7 @@ def build(target: Path, package: Path = PACKAGE) -> Path:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(package, target / "d8a", ignore=shutil.ignore_patterns("__pycache__", "*.so"))
-    (target / "mypy.ini").write_text(MYPY_INI)
+    (target / "mypy.ini").write_text(mypy_ini())
     (target / "setup.py").write_text(SETUP.format(modules=list(HOT_MODULES)))
     command = [sys.executable, "setup.py", "build_ext", "--inplace"]
     done = subprocess.run(command, cwd=target, capture_output=True, text=True, check=False)

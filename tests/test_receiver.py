@@ -131,10 +131,10 @@ def test_header_names_are_canonical_whatever_their_type(memory_pipeline: Pipelin
 
 
 def test_canonical_header_dicts_are_copied_and_others_converted() -> None:
-    """Names already spelled canonically take the copying path once seen: the
-    request owns a copy, and a value that is no string still becomes one."""
+    """The request owns a copy of the headers (names from the cache the second
+    time), and a value that is no string still becomes one."""
     headers: dict[str, Any] = {"User-Agent": "UA", "Accept": "*/*"}
-    for _ in range(2):  # the second time every name is known to be canonical
+    for _ in range(2):  # the second time every name comes from the cache
         request = Request.from_dict({**ga4(), "headers": headers}, T0)
         assert request.headers == headers and request.headers is not headers
     request.headers["Accept"] = "changed"

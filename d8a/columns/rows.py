@@ -23,7 +23,7 @@ class Event:
     In the pipeline ``values`` starts as a copy of
     :attr:`ColumnSet.event_row_template <d8a.columns.columnset.ColumnSet.event_row_template>`:
     every event and session-scoped column of the set is present, ``None`` until its
-    column writes it, except the :attr:`sparse <EventColumn.sparse>` ones, present
+    column writes it, except the :attr:`sparse <d8a.columns.base.EventColumn.sparse>` ones, present
     only once they hold a value: read those with ``values.get(name)``. Test a value,
     not a key's presence, to know whether a column ran (or mark ``metadata``)."""
 
