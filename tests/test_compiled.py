@@ -1,12 +1,15 @@
 """The mypyc-compiled build (benchmarks/build_compiled.py): it builds, its hot
 modules are really the compiled ones, it gives the same tables as the Python
-build, and the core test files pass against it."""
+build, and the core test files pass against it. A wheel built with
+``D8A_COMPILE=1`` (hatch_build.py) ships those modules; one built without it is
+pure Python."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +22,11 @@ from d8a.testing import generate_traffic
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))  # hatch_build.py, the project's build hook
 
 from build_compiled import HOT_MODULES, STAMP, build, compiled_modules  # noqa: E402
+
+import hatch_build  # noqa: E402
 
 REPLAY = """
 import sys
@@ -69,20 +75,78 @@ def test_an_unchanged_source_is_not_built_again(compiled: Path) -> None:
     assert {path: path.stat().st_mtime_ns for path in compiled_modules(compiled)} == before
 
 
-def test_compiled_replay_gives_the_python_tables(compiled: Path, tmp_path: Path) -> None:
-    out = tmp_path / "events.arrow"
+def _replay_from(folder: Path, out: Path) -> pa.Table:
+    """The events table of a replay by the d8a in ``folder`` (checked to be compiled)."""
     subprocess.run(
         [sys.executable, "-c", REPLAY, str(out)],
-        cwd=compiled,  # first on sys.path: not the checkout's d8a
-        env=_env(compiled),
+        cwd=folder,  # first on sys.path: not the checkout's d8a
+        env=_env(folder),
         check=True,
         timeout=300,
     )
     with pa.memory_map(str(out)) as source:
-        from_compiled = pa.ipc.open_file(source).read_all()
+        return pa.ipc.open_file(source).read_all()
+
+
+def test_compiled_replay_gives_the_python_tables(compiled: Path, tmp_path: Path) -> None:
+    from_compiled = _replay_from(compiled, tmp_path / "events.arrow")
     expected = d8a.replay(list(generate_traffic(visitors=60, seed=7, days=2)))["events"]
     assert from_compiled.num_rows == expected.num_rows > 100
     assert from_compiled.equals(expected)
+
+
+def _wheel(folder: Path, env: dict[str, str]) -> Path:
+    """Build d8a's wheel into ``folder`` with this environment's hatchling."""
+    command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
+    done = subprocess.run(
+        [*command, "-q", "-w", str(folder), str(ROOT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    (wheel,) = folder.glob("d8a-*.whl")
+    return wheel
+
+
+def _without_compile() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in ("D8A_COMPILE", "D8A_COMPILED_BUILD")}
+
+
+def test_a_wheel_is_pure_python_unless_asked(tmp_path: Path) -> None:
+    wheel = _wheel(tmp_path, _without_compile())
+    assert wheel.name.endswith("-py3-none-any.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "d8a/hits.py" in names
+    assert not [name for name in names if name.endswith(".so")]
+
+
+def test_a_compiled_wheel_ships_the_compiled_modules(compiled: Path, tmp_path: Path) -> None:
+    before = {path: path.stat().st_mtime_ns for path in compiled_modules(compiled)}
+    env = {**_without_compile(), "D8A_COMPILE": "1", "D8A_COMPILED_BUILD": str(compiled)}
+    wheel = _wheel(tmp_path / "dist", env)
+    assert {path: path.stat().st_mtime_ns for path in compiled_modules(compiled)} == before
+    assert "-py3-none-any" not in wheel.name and "-cp3" in wheel.name  # interpreter-tagged
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for module in HOT_MODULES:  # each compiled module beside its source
+        assert module in names
+        assert [n for n in names if n.startswith(module[:-3] + ".cpython-")], module
+    assert [n for n in names if "/" not in n and n.endswith(".so")]  # mypyc's shared library
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)  # what pip installs, without a new environment
+    from_wheel = _replay_from(site, tmp_path / "events.arrow")
+    expected = d8a.replay(list(generate_traffic(visitors=60, seed=7, days=2)))["events"]
+    assert from_wheel.equals(expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "asked"),
+    [("1", True), ("true", True), (" Yes ", True), ("on", True), ("0", False), ("", False)],
+)
+def test_d8a_compile_values(monkeypatch: pytest.MonkeyPatch, value: str, asked: bool) -> None:
+    monkeypatch.setenv("D8A_COMPILE", value)
+    assert hatch_build.compile_requested() is asked
 
 
 PYTEST_COMPILED = """
