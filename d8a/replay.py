@@ -22,6 +22,7 @@ from d8a.clock import SystemClock
 from d8a.errors import D8AError
 from d8a.hits import Hit
 from d8a.layouts import Layout, layout_from_name
+from d8a.layouts.memory_pool import arrow_pool
 from d8a.layouts.row_arrays import take_rows
 from d8a.pipeline import PipelineBuilder
 from d8a.warehouse.base import Driver
@@ -206,6 +207,13 @@ def _in_event_order(table: pa.Table, order: Mapping[str, tuple[float, int]]) -> 
         return table
     ids = table.column("id").to_pylist()
     times, sequence = zip(*map(order.get, ids, repeat(_LAST)), strict=True)
-    keys = pa.table({"time": pa.array(times, pa.float64()), "seq": pa.array(sequence, pa.int64())})
-    indices = pc.sort_indices(keys, sort_keys=[("time", "ascending"), ("seq", "ascending")])
+    pool = arrow_pool()
+    keys = pa.table(
+        {
+            "time": pa.array(times, pa.float64(), memory_pool=pool),
+            "seq": pa.array(sequence, pa.int64(), memory_pool=pool),
+        }
+    )
+    order_by = [("time", "ascending"), ("seq", "ascending")]
+    indices = pc.sort_indices(keys, sort_keys=order_by, memory_pool=pool)
     return take_rows(table, indices)

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from d8a.columns.columnset import ColumnSet
+from d8a.layouts.memory_pool import arrow_pool
 from d8a.layouts.row_arrays import BadValuesError, RowConverter, take_rows
 
 FIELDS = (
@@ -88,9 +89,10 @@ def test_rows_of_sparse_columns_take_the_narrow_path(monkeypatch: pytest.MonkeyP
     types: list[pa.DataType] = []
     real = pa.array
 
-    def spy(rows: Any, type: pa.DataType) -> pa.Array:
+    def spy(rows: Any, type: pa.DataType, memory_pool: pa.MemoryPool) -> pa.Array:
         types.append(type)
-        return real(rows, type=type)
+        assert memory_pool is arrow_pool()
+        return real(rows, type=type, memory_pool=memory_pool)
 
     monkeypatch.setattr(pa, "array", spy)
     got = converter.convert([{"name": "x"}, {"count": 2, "flag": None}])

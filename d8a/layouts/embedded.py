@@ -11,11 +11,13 @@ from collections.abc import Sequence
 from itertools import chain, repeat
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from typing_extensions import override
 
 from d8a.columns.base import Session
 from d8a.columns.columnset import ColumnSet
 from d8a.layouts.base import Layout
+from d8a.layouts.memory_pool import arrow_pool
 from d8a.layouts.row_arrays import BadValuesError, event_arrays, to_array, transpose
 from d8a.warehouse.base import validate_identifier
 
@@ -63,13 +65,16 @@ class EmbeddedLayout(Layout):
         counts = [len(session.events) for session in sessions]
         arrays = event_arrays(event_values, columns)
         # Session values: one per session, repeated onto its rows by one take (in C).
+        pool = arrow_pool()
         owner = pa.array(
-            list(chain.from_iterable(map(repeat, range(len(counts)), counts))), pa.int32()
+            list(chain.from_iterable(map(repeat, range(len(counts)), counts))),
+            pa.int32(),
+            memory_pool=pool,
         )
         per_session = _session_arrays(sessions, session_struct, owner)
         if per_session:
             session_table = pa.Table.from_arrays(per_session, schema=session_schema)
-            arrays.extend(session_table.take(owner).columns)
+            arrays.extend(pc.take(session_table, owner, memory_pool=pool).columns)
         return {self.table: pa.Table.from_arrays(arrays, schema=schema)}
 
 
@@ -82,7 +87,9 @@ def _session_arrays(
     if not struct.num_fields:
         return []
     try:
-        return pa.array([s.values for s in sessions], type=struct).flatten()  # type: ignore[no-any-return]
+        values = [s.values for s in sessions]
+        pool = arrow_pool()
+        return pa.array(values, type=struct, memory_pool=pool).flatten(pool)  # type: ignore[no-any-return]
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
         pass
     arrays = []

@@ -18,9 +18,11 @@ from operator import countOf, itemgetter
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from d8a.columns.columnset import ColumnSet
 from d8a.errors import BadValuesError
+from d8a.layouts.memory_pool import arrow_pool
 
 __all__ = [
     "BadValuesError",
@@ -74,15 +76,16 @@ class RowConverter:
         """One array per field of :attr:`fields`; BadValuesError names the rows of
         a value that does not fit its type."""
         count = len(rows)
+        pool = arrow_pool()
         try:
             if self._seen:
-                seen = pa.array(rows, type=self._seen_struct).flatten()
+                seen = pa.array(rows, type=self._seen_struct, memory_pool=pool).flatten(pool)
                 if self._only(rows, seen):
                     filled = dict(zip(self._seen, seen, strict=True))
                     for index in self._unseen:
                         filled[index] = nulls(count, self.fields[index].type)
                     return [filled[index] for index in range(len(self.fields))]
-            arrays = pa.array(rows, type=self._full).flatten()
+            arrays = pa.array(rows, type=self._full, memory_pool=pool).flatten(pool)
         except _CONVERSION_ERRORS:
             values = transpose(rows, [field.name for field in self.fields])
             pairs = zip(values, self.fields, strict=True)
@@ -133,7 +136,7 @@ def nulls(count: int, type_: pa.DataType) -> pa.Array:
     """An all-NULL array of ``count`` values of ``type_`` (a slice of a cached one)."""
     found = _NULLS.get(type_)
     if found is None or len(found) < count:
-        found = _NULLS[type_] = pa.nulls(max(count, 4096), type_)
+        found = _NULLS[type_] = pa.nulls(max(count, 4096), type_, memory_pool=arrow_pool())
     return found.slice(0, count)
 
 
@@ -147,7 +150,7 @@ def to_array(values: Sequence[Any], field: pa.Field) -> pa.Array:
     if empty:
         return nulls(len(values), field.type)
     try:
-        return pa.array(values, type=field.type)
+        return pa.array(values, type=field.type, memory_pool=arrow_pool())
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         rows = []
         for row, value in enumerate(values):
@@ -163,8 +166,11 @@ def take_rows(table: pa.Table, indices: pa.Array) -> pa.Table:
     taking the columns NULL on every row: their result is NULL whatever the order
     (about half the columns of a GA4 events table)."""
     count = len(indices)
+    pool = arrow_pool()
     columns = [
-        nulls(count, column.type) if column.null_count == len(column) else column.take(indices)
+        nulls(count, column.type)
+        if column.null_count == len(column)
+        else pc.take(column, indices, memory_pool=pool)
         for column in table.columns
     ]
     return pa.Table.from_arrays(columns, schema=table.schema)
