@@ -95,16 +95,20 @@ def test_compiled_replay_gives_the_python_tables(compiled: Path, tmp_path: Path)
     assert from_compiled.equals(expected)
 
 
-def _wheel(folder: Path, env: dict[str, str]) -> Path:
+def _pip_wheel(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Build d8a's wheel into ``folder`` with this environment's hatchling."""
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
-    done = subprocess.run(
+    return subprocess.run(
         [*command, "-q", "-w", str(folder), str(ROOT)],
         env=env,
         capture_output=True,
         text=True,
         timeout=900,
     )
+
+
+def _wheel(folder: Path, env: dict[str, str]) -> Path:
+    done = _pip_wheel(folder, env)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     (wheel,) = folder.glob("d8a-*.whl")
     return wheel
@@ -138,6 +142,21 @@ def test_a_compiled_wheel_ships_the_compiled_modules(compiled: Path, tmp_path: P
     from_wheel = _replay_from(site, tmp_path / "events.arrow")
     expected = d8a.replay(list(generate_traffic(visitors=60, seed=7, days=2)))["events"]
     assert from_wheel.equals(expected)
+
+
+def test_a_failed_compile_fails_the_build_and_says_why(tmp_path: Path) -> None:
+    """No C compiler (here: one that always fails): no wheel, and the reason."""
+    env = {
+        **_without_compile(),
+        "D8A_COMPILE": "1",
+        "D8A_COMPILED_BUILD": str(tmp_path / "build"),
+        "CC": "/bin/false",
+    }
+    done = _pip_wheel(tmp_path / "dist", env)
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "D8A_COMPILE is set but the compiled build failed: mypyc failed" in output
+    assert not list((tmp_path / "dist").glob("*.whl"))
 
 
 @pytest.mark.parametrize(
