@@ -7,7 +7,6 @@ import gc
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -15,8 +14,6 @@ import pytest
 import d8a
 from d8a.layouts.memory_pool import arrow_pool
 from d8a.testing import generate_traffic
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_pool_is_jemalloc_or_the_system_allocator(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,7 +32,6 @@ def test_a_replay_allocates_its_tables_from_the_pool() -> None:
     tables = d8a.replay(list(generate_traffic(visitors=40, seed=3, days=1)))
     assert tables["events"].num_rows > 50
     assert arrow_pool().bytes_allocated() - before >= tables["events"].get_total_buffer_size() // 2
-    del tables
 
 
 CHILD = """

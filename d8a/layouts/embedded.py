@@ -87,9 +87,9 @@ def _session_arrays(
     if not struct.num_fields:
         return []
     try:
-        values = [s.values for s in sessions]
         pool = arrow_pool()
-        return pa.array(values, type=struct, memory_pool=pool).flatten(pool)  # type: ignore[no-any-return]
+        values = pa.array([s.values for s in sessions], type=struct, memory_pool=pool)
+        return values.flatten(pool)  # type: ignore[no-any-return]
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
         pass
     arrays = []
