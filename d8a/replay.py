@@ -11,7 +11,6 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import repeat
 from typing import Any
 
 import pyarrow as pa
@@ -91,15 +90,29 @@ class _Ordering(Storage):
 
     def __init__(self, inner: Storage) -> None:
         self.inner = inner
-        self.order: dict[str, tuple[float, int]] = {}
+        self.ids: list[str] = []
+        self.times: list[float] = []
+        self.seqs: list[int] = []
 
     def push(self, hits: Sequence[Hit]) -> None:
         for hit in hits:
-            self.order[hit.id] = (hit.received_at, hit.seq)
+            self.ids.append(hit.id)
+            self.times.append(hit.received_at)
+            self.seqs.append(hit.seq)
         self.inner.push(hits)
 
     def flush(self) -> None:
         self.inner.flush()
+
+    def keys(self) -> tuple[pa.Array, pa.Array, pa.Array]:
+        """Every hit's id, event time and arrival order as arrays, the last hit
+        first: a repeated id takes the order of its last hit."""
+        pool = arrow_pool()
+        return (
+            pa.array(self.ids[::-1], pa.string(), memory_pool=pool),
+            pa.array(self.times[::-1], pa.float64(), memory_pool=pool),
+            pa.array(self.seqs[::-1], pa.int64(), memory_pool=pool),
+        )
 
 
 def _protocols_by_first_path(
@@ -190,30 +203,32 @@ def _replay(
     pipeline.flush()
     if rejected:
         log.warning("replay skipped %d rejected request(s)", rejected)
-    result = {
-        name: _in_event_order(driver.table(name), ordering.order) for name in pipeline.tables()
-    }
+    keys = ordering.keys()
+    result = {name: _in_event_order(driver.table(name), keys) for name in pipeline.tables()}
     pipeline.close()
     return result
 
 
-_LAST = (float("inf"), 0)
-
-
-def _in_event_order(table: pa.Table, order: Mapping[str, tuple[float, int]]) -> pa.Table:
+def _in_event_order(table: pa.Table, keys: tuple[pa.Array, pa.Array, pa.Array]) -> pa.Table:
     """``table``'s rows sorted by their hit's (event time, arrival order); rows whose
-    ``id`` is no hit's (if a layout writes such) come last, in their order."""
+    ``id`` is no hit's (if a layout writes such) come last, in their order.
+
+    ``keys`` are :meth:`_Ordering.keys`. The ids are matched in Arrow
+    (``index_in``): looking each row's id up in a dict cost about 2 µs a row."""
     if not table.num_rows or "id" not in table.column_names:
         return table
-    ids = table.column("id").to_pylist()
-    times, sequence = zip(*map(order.get, ids, repeat(_LAST)), strict=True)
+    ids, times, seqs = keys
     pool = arrow_pool()
-    keys = pa.table(
+    column = table.column("id")
+    if column.type != ids.type:
+        ids = ids.cast(column.type)
+    positions = pc.index_in(column, value_set=ids, memory_pool=pool)
+    by = pa.table(
         {
-            "time": pa.array(times, pa.float64(), memory_pool=pool),
-            "seq": pa.array(sequence, pa.int64(), memory_pool=pool),
+            "time": pc.take(times, positions, memory_pool=pool),
+            "seq": pc.take(seqs, positions, memory_pool=pool),
         }
     )
     order_by = [("time", "ascending"), ("seq", "ascending")]
-    indices = pc.sort_indices(keys, sort_keys=order_by, memory_pool=pool)
+    indices = pc.sort_indices(by, sort_keys=order_by, memory_pool=pool)  # NULLs last
     return take_rows(table, indices)

@@ -173,6 +173,30 @@ def test_params_list_sorted_with_numbers_only_for_numeric_epn() -> None:
     ]
 
 
+def test_params_remembers_few_key_sets_and_stays_right_past_its_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import d8a.protocols.ga4_params as ga4_params
+
+    monkeypatch.setattr(ga4_params, "_PLANS_LIMIT", 2)
+    (params_column,) = [c for c in GA4Protocol().event_columns(Settings()) if c.name == "params"]
+    column = EventParams(params_column.interface)
+    sent = [{"en": "x", f"ep.k{i}": str(i), "epn.value": f"{i}.5"} for i in range(5)]
+    events = [
+        Event(Hit("i", "c", "p", "x", None, "ga4", "1.1.1.1", "", "/", "GET", {}, p, 0.0))
+        for p in sent + sent  # each key set twice: the second time from the cache
+    ]
+    column.write_all(events)
+    for event, params in zip(events, sent + sent, strict=True):
+        i = params["epn.value"][0]
+        assert event.values["params"] == [
+            {"name": f"k{i}", "value_string": i, "value_number": None},
+            {"name": "value", "value_string": None, "value_number": float(f"{i}.5")},
+        ]
+        assert event.values["params_value"] == float(f"{i}.5")
+    assert len(column._plans) <= 2
+
+
 keys = st.sampled_from(
     [p.replace("epn.", "ep.") for p in (s.param for s in FLAT_PARAMS)]
     + [p.replace("ep.", "epn.") for p in (s.param for s in FLAT_PARAMS)]

@@ -104,6 +104,27 @@ def test_rows_are_ordered_by_event_time_across_sessions() -> None:
     assert times == sorted(times)
 
 
+def test_event_order_puts_rows_of_unknown_ids_last_and_a_repeated_id_at_its_last_hit() -> None:
+    from d8a.replay import _in_event_order, _Ordering
+
+    ordering = _Ordering(inner=None)  # type: ignore[arg-type]  # keys() only
+    ordering.ids, ordering.times, ordering.seqs = (
+        ["a", "b", "c", "b"],
+        [3.0, 1.0, 1.0, 0.5],
+        [0, 1, 2, 3],
+    )
+    for id_type in (pa.string(), pa.large_string()):
+        table = pa.table({"id": pa.array(["x", "a", "c", "y", "b"], id_type), "n": range(5)})
+        ordered = _in_event_order(table, ordering.keys())
+        # b: its last hit (0.5); c: 1.0; a: 3.0; then x and y in their order
+        assert ordered.column("id").to_pylist() == ["b", "c", "a", "x", "y"]
+        assert ordered.column("n").to_pylist() == [4, 2, 1, 0, 3]
+    assert _in_event_order(pa.table({"n": [2, 1]}), ordering.keys()).column("n").to_pylist() == [
+        2,
+        1,
+    ]
+
+
 def test_replay_reads_a_jsonl_file(tmp_path: Path) -> None:
     path = tmp_path / "hits.jsonl"
     path.write_text("\n".join(json.dumps(ga4(id=f"{i}", at=T0 + i)) for i in range(5)) + "\n")

@@ -51,6 +51,8 @@ PARAMS_TYPE = pa.list_(
 )
 
 _BY_NAME = itemgetter("name")
+_PLANS_LIMIT = 4096
+"""Distinct parameter-key sets :class:`EventParams` remembers (then it starts over)."""
 FLAT_WRITTEN = "d8a.ga4.flat_params_written"
 """Event metadata key :class:`EventParams` sets once it wrote every flat column."""
 _CASTS: dict[Callable[[str | None], Any], str] = {
@@ -137,33 +139,49 @@ class EventParams(EventColumn):
             self._known[name] = (spec.column, spec.cast, documented)
         self._casts = {spec.column: spec.cast for spec in specs}
         self._fallbacks = tuple((c, k) for c, k in FALLBACKS.items() if c in self._casts)
+        self._plans: dict[tuple[str, ...], tuple[tuple[str, str, bool], ...]] = {}
 
     @override
     def write(self, event: Event) -> None:
         self.write_all([event])
 
+    def _event_keys(self, keys: tuple[str, ...]) -> tuple[tuple[str, str, bool], ...]:
+        """The ``ep.``/``epn.`` keys among ``keys``: (key, name, numeric), cached
+        by the whole key tuple (hits of a site send few distinct key sets)."""
+        found = self._plans.get(keys)
+        if found is None:
+            found = tuple(
+                (key, key[4:], True) if key[:4] == "epn." else (key, key[3:], False)
+                for key in keys
+                if key[:3] == "ep." or key[:4] == "epn."
+            )
+            if len(self._plans) >= _PLANS_LIMIT:
+                self._plans.clear()
+            self._plans[keys] = found
+        return found
+
     @override
     def write_all(self, events: list[Event]) -> None:
         known, own = self._known, self._name
         fallbacks, known_casts = self._fallbacks, self._casts
+        plans, event_keys = self._plans, self._event_keys
         for event in events:  # the flat columns are sparse: only the values sent are set
             params = event.hit.params
             values = event.values
             event.metadata[FLAT_WRITTEN] = True
+            keys = tuple(params)
+            plan = plans.get(keys)
+            if plan is None:
+                plan = event_keys(keys)
             found: list[dict[str, Any]] = []
-            for key, value in params.items():
-                if key[:1] != "e":  # most keys: v, tid, cid, dl, ...
-                    continue
-                if key[:3] == "ep.":
-                    name = key[3:]
+            for key, name, numeric in plan:
+                value = params[key]
+                if not numeric:
                     found.append({"name": name, "value_string": value, "value_number": None})
-                elif key[:4] == "epn.":
-                    name = key[4:]
+                else:
                     number = to_float(value)
                     if number is not None:
                         found.append({"name": name, "value_string": None, "value_number": number})
-                else:
-                    continue
                 spec = known.get(name)
                 if spec is not None and (key == spec[2] or spec[2] not in params):
                     values[spec[0]] = spec[1](value)
