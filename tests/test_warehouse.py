@@ -189,6 +189,45 @@ def test_sqlite_storage_classes_and_text_forms(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
+_NONE_ADAPTER = (type(None), sqlite3.PrepareProtocol)
+
+
+def test_sqlite_binds_nulls_and_bools_as_null_and_integers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(sqlite3.adapters, _NONE_ADAPTER, raising=False)
+    data = pa.table(
+        {
+            "id": ["a", "b", "c"],
+            "flag": pa.array([True, None, False]),
+            "n": pa.array([None, 1, None], pa.int64()),
+        }
+    )
+    path = tmp_path / "w.db"
+    with SQLiteDriver(path) as driver:
+        driver.create_table("t", data.schema)
+        driver.write("t", data)
+    assert sqlite3.adapters[_NONE_ADAPTER](None) is None  # the quick NULL binding
+    with closing(sqlite3.connect(path)) as conn:
+        rows = conn.execute("SELECT id, flag, typeof(flag), n, typeof(n) FROM t ORDER BY id")
+        assert rows.fetchall() == [
+            ("a", 1, "integer", None, "null"),
+            ("b", None, "null", 1, "integer"),
+            ("c", 0, "integer", None, "null"),
+        ]
+
+
+def test_sqlite_keeps_the_processs_own_adapter_for_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def mine(value: None) -> None:
+        return value
+
+    monkeypatch.setitem(sqlite3.adapters, _NONE_ADAPTER, mine)
+    SQLiteDriver(tmp_path / "w.db").close()
+    assert sqlite3.adapters[_NONE_ADAPTER] is mine
+
+
 def test_sqlite_json_for_struct_map_and_nested_timestamps(tmp_path: Path) -> None:
     when = dt.datetime(2024, 5, 6, 7, 8, 9, 999_000, tzinfo=dt.UTC)
     data = pa.table(

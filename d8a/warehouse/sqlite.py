@@ -31,7 +31,7 @@ import json
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -44,7 +44,7 @@ from d8a._sqlite import is_locked, use_wal
 from d8a.errors import ConfigurationError, TableNotFoundError, TerminalError, TransientError
 from d8a.warehouse.base import Driver, quote_identifier
 
-__all__ = ["SQLiteDriver", "sqlite_type"]
+__all__ = ["SQLiteDriver", "bind_none_quickly", "sqlite_type"]
 
 _IDS_PER_QUERY = 500  # below SQLite's historical 999 host-parameter limit
 _TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -104,10 +104,30 @@ def present_columns(data: pa.Table) -> list[int]:
     return present or list(range(min(1, data.num_columns)))
 
 
+def bind_none_quickly() -> None:
+    """Make sqlite3 bind ``None`` (NULL) about four times faster, process-wide.
+
+    sqlite3 passes every bound value that is not exactly an int, float, str or
+    bytearray through its adapter registry; for ``None`` it finds no adapter,
+    then looks for two attributes that are not there, about 0.5 µs a NULL: a
+    third of the time of writing a GA4 row, which holds some 37 of them. An
+    adapter for ``None`` that returns ``None`` (``{}.get``, a C function, does)
+    binds the same NULL. Nothing else changes; an adapter the process registered
+    for ``None`` itself is kept."""
+    if (type(None), sqlite3.PrepareProtocol) not in sqlite3.adapters:
+        as_is: Callable[[None], None] = {}.get  # type: ignore[assignment]  # get(None) is None
+        sqlite3.register_adapter(type(None), as_is)
+
+
 def _column_values(column: pa.ChunkedArray) -> list[Any]:
     """One Arrow column as a list of values sqlite3 can bind, converted once."""
     arrow_type = column.type  # its SQLite type was checked by the caller
     values: list[Any]
+    if pa.types.is_boolean(arrow_type):
+        # 0/1 as ints: sqlite3 binds a bool (an int subclass) through its adapter
+        # registry, about 0.5 µs a value, and stores the same integer.
+        values = column.cast(pa.int8()).to_pylist()
+        return values
     if pa.types.is_timestamp(arrow_type):
         # Dropping the tz keeps the UTC instant; floor, not truncate, before 1970.
         utc = column.cast(pa.timestamp(arrow_type.unit))
@@ -155,6 +175,7 @@ class SQLiteDriver(Driver):
     def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0) -> None:
         self.path = path
         self._lock = threading.RLock()
+        bind_none_quickly()
         with _translated_errors():
             conn = sqlite3.connect(
                 path, timeout=timeout, isolation_level=None, check_same_thread=False
