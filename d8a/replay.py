@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import gzip
 import itertools
 import json
 import logging
 import os
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import pyarrow as pa
@@ -19,6 +16,7 @@ import pyarrow.compute as pc
 from d8a.batching import Storage
 from d8a.clock import SystemClock
 from d8a.errors import D8AError
+from d8a.gc_passes import FEWER_GC_THRESHOLD, fewer_gc_passes
 from d8a.hits import Hit
 from d8a.layouts import Layout, layout_from_name
 from d8a.layouts.memory_pool import arrow_pool
@@ -37,35 +35,9 @@ _STEP = 1000
 """Requests ingested between two worker steps: keeps memory flat on long replays."""
 
 
-REPLAY_GC_THRESHOLD = (20_000, 10, 10)
-"""The cyclic garbage collector's thresholds while a replay runs (Python's default
-is ``(700, 10, 10)``). A replay allocates millions of short-lived objects with
-hardly a cycle among them; at the default, the collector's full passes over the
-long-lived heap (the caller's request dicts included) took 18 % of a 100,000-hit
-replay, against 3.6 % at these thresholds (measured with ``gc.callbacks``)."""
-
-_gc_lock = threading.Lock()
-_gc_replays = 0
-_gc_saved: tuple[int, ...] = ()
-
-
-@contextmanager
-def fewer_gc_passes() -> Iterator[None]:
-    """Raise the collector's thresholds to :data:`REPLAY_GC_THRESHOLD` for the
-    block, and restore the caller's when the last of concurrent blocks ends."""
-    global _gc_replays, _gc_saved
-    with _gc_lock:
-        if _gc_replays == 0:
-            _gc_saved = gc.get_threshold()
-            gc.set_threshold(*REPLAY_GC_THRESHOLD)
-        _gc_replays += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_replays -= 1
-            if _gc_replays == 0:
-                gc.set_threshold(*_gc_saved)
+REPLAY_GC_THRESHOLD = FEWER_GC_THRESHOLD
+"""The cyclic garbage collector's thresholds while a replay runs: see
+:mod:`d8a.gc_passes`."""
 
 
 class ReplayError(D8AError):

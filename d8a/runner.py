@@ -11,6 +11,9 @@ yet written) are recovered into the handler's closing list; they are written
 before any delivery is received. Otherwise the redelivered hits of such a
 protosession, not yet in the warehouse, would be added again and join the
 client's newer open protosession, merging two sessions.
+
+While a step works through hits (not while it waits for them), the cyclic
+garbage collector runs less often: :mod:`d8a.gc_passes`.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing_extensions import override
 
 from d8a.clock import Clock
 from d8a.errors import TransientError
+from d8a.gc_passes import fewer_gc_passes
 from d8a.protosessions.handler import ProtosessionHandler
 from d8a.protosessions.tasks import AckTracker
 from d8a.queue.base import Consumer, Worker
@@ -99,32 +103,37 @@ class WorkerLoop(BackgroundLoop):
 
     @override
     def step(self, max_tasks: int = 100, timeout: float = 0.0) -> int:
-        """One round; returns the number of deliveries handled."""
-        self._close_pending()
+        """One round; returns the number of deliveries handled. The collector runs
+        less often meanwhile (:mod:`d8a.gc_passes`)."""
+        with fewer_gc_passes():
+            self._close_pending()
         deliveries = self._consumer.receive(max_tasks, timeout)
-        for delivery in deliveries:
-            self._worker.process(delivery)
-        if not deliveries and self._pings:
-            self.protosessions.tick(self._clock.now())
-        self.protosessions.drain()
-        done = self._tracker.take_done()
-        if done:
-            self._consumer.ack(done)
-        return len(deliveries)
-
-    def run_until_empty(self, max_tasks: int = 500) -> None:
-        """Handle every delivery available now (no pings, no waiting)."""
-        self._close_pending()
-        while True:
-            deliveries = self._consumer.receive(max_tasks, 0.0)
-            if not deliveries:
-                break
+        with fewer_gc_passes():
             for delivery in deliveries:
                 self._worker.process(delivery)
+            if not deliveries and self._pings:
+                self.protosessions.tick(self._clock.now())
             self.protosessions.drain()
             done = self._tracker.take_done()
             if done:
                 self._consumer.ack(done)
+        return len(deliveries)
+
+    def run_until_empty(self, max_tasks: int = 500) -> None:
+        """Handle every delivery available now (no pings, no waiting), with the
+        collector running less often (:mod:`d8a.gc_passes`)."""
+        with fewer_gc_passes():
+            self._close_pending()
+            while True:
+                deliveries = self._consumer.receive(max_tasks, 0.0)
+                if not deliveries:
+                    break
+                for delivery in deliveries:
+                    self._worker.process(delivery)
+                self.protosessions.drain()
+                done = self._tracker.take_done()
+                if done:
+                    self._consumer.ack(done)
 
     def _close_pending(self) -> None:
         """Write what waits to be closed (recovered after a crash, or left by a failed
@@ -138,11 +147,12 @@ class WorkerLoop(BackgroundLoop):
     def flush(self) -> None:
         """Consume what is queued, then close and write every open protosession."""
         self.run_until_empty()
-        self.protosessions.close_all()
-        self.protosessions.drain()
-        done = self._tracker.take_done()
-        if done:
-            self._consumer.ack(done)
+        with fewer_gc_passes():
+            self.protosessions.close_all()
+            self.protosessions.drain()
+            done = self._tracker.take_done()
+            if done:
+                self._consumer.ack(done)
 
     def close(self) -> None:
         """Stop and close the consumer."""
