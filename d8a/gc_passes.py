@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["FEWER_GC_THRESHOLD", "fewer_gc_passes"]
+__all__ = ["FEWER_GC_THRESHOLD", "fewer_gc_passes", "raised"]
 
 FEWER_GC_THRESHOLD = (20_000, 10, 10)
 """The collector's thresholds inside :func:`fewer_gc_passes` (Python's default is
@@ -32,15 +32,24 @@ _blocks = 0
 _saved: tuple[int, ...] = ()
 
 
+def raised(thresholds: tuple[int, ...]) -> tuple[int, ...]:
+    """``thresholds`` raised to :data:`FEWER_GC_THRESHOLD`, never lowered; a first
+    threshold of 0 (collection off) stays 0."""
+    if not thresholds or thresholds[0] == 0:
+        return thresholds
+    return tuple(max(old, new) for old, new in zip(thresholds, FEWER_GC_THRESHOLD, strict=False))
+
+
 @contextmanager
 def fewer_gc_passes() -> Iterator[None]:
-    """Raise the collector's thresholds to :data:`FEWER_GC_THRESHOLD` for the block,
-    and restore the caller's when the last of concurrent blocks ends."""
+    """Raise the collector's thresholds to :data:`FEWER_GC_THRESHOLD` for the block
+    (:func:`raised`: a caller's higher thresholds stay), and restore the caller's
+    when the last of concurrent blocks ends."""
     global _blocks, _saved
     with _lock:
         if _blocks == 0:
             _saved = gc.get_threshold()
-            gc.set_threshold(*FEWER_GC_THRESHOLD)
+            gc.set_threshold(*raised(_saved))
         _blocks += 1
     try:
         yield

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 import d8a
 from d8a.columns.base import Event, EventColumn, Interface, describe_field
-from d8a.gc_passes import FEWER_GC_THRESHOLD, fewer_gc_passes
+from d8a.gc_passes import FEWER_GC_THRESHOLD, fewer_gc_passes, raised
 from d8a.testing import ManualClock
 from tests.conftest import T0, ga4
 
@@ -71,3 +71,17 @@ def test_worker_steps_close_sessions_with_fewer_passes_and_restore_them() -> Non
     table = pipeline.driver.table("events")  # type: ignore[attr-defined]  # MemoryDriver
     assert table.column("threshold_seen").to_pylist() == [FEWER_GC_THRESHOLD[0]] * 3
     pipeline.close()
+
+
+def test_a_callers_higher_thresholds_and_collection_off_are_kept() -> None:
+    assert raised((700, 10, 10)) == FEWER_GC_THRESHOLD
+    assert raised((100_000, 5, 50)) == (100_000, 10, 50)
+    assert raised((0, 10, 10)) == (0, 10, 10)  # threshold 0: collection off
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(100_000, 20, 20)
+        with fewer_gc_passes():
+            assert gc.get_threshold() == (100_000, 20, 20)
+        assert gc.get_threshold() == (100_000, 20, 20)
+    finally:
+        gc.set_threshold(*before)
