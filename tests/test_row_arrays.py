@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from d8a.columns.base import Event, EventColumn, Interface
 from d8a.columns.columnset import ColumnSet
 from d8a.layouts.memory_pool import arrow_pool
 from d8a.layouts.row_arrays import BadValuesError, RowConverter, take_rows
@@ -100,6 +101,79 @@ def test_rows_of_sparse_columns_take_the_narrow_path(monkeypatch: pytest.MonkeyP
     assert types == [converter._seen_struct]
     nothing = [None, None]
     assert [a.to_pylist() for a in got] == [["x", None], [None, 2], nothing, nothing, nothing]
+
+
+class _Column(EventColumn):
+    def __init__(self, field: pa.Field, sparse: bool) -> None:
+        self.interface = Interface(f"test.example/events/{field.name}", field)
+        self.depends_on = ()
+        self.sparse = sparse
+
+    def write(self, event: Event) -> None:
+        raise AssertionError("not run")
+
+
+DENSE = ("name", "count")
+
+
+def _closer_columns() -> ColumnSet:
+    """``name`` and ``count`` in the row template (every row holds them), the
+    others sparse (in a row only when set), as the closer makes rows."""
+    columns = tuple(_Column(f, f.name not in DENSE) for f in FIELDS)
+    return ColumnSet(columns, (), (), FIELDS, (), ())
+
+
+closer_rows = st.lists(
+    st.fixed_dictionaries(
+        {name: VALUES[name] for name in DENSE},
+        optional={name: v for name, v in VALUES.items() if name not in DENSE},
+    ),
+    max_size=6,
+)
+
+
+@given(st.lists(closer_rows, min_size=1, max_size=6))
+def test_closer_rows_convert_column_by_column_to_a_full_conversion(
+    batches: list[list[dict[str, Any]]],
+) -> None:
+    """Rows holding the template's keys, sparse keys with values or None: every
+    batch converts to what a full struct conversion gives."""
+    converter = RowConverter(_closer_columns())
+    for rows in batches:
+        got = converter.convert(rows)
+        assert [array.to_pylist() for array in got] == [a.to_pylist() for a in _full(rows)]
+        assert [array.type for array in got] == [f.type for f in FIELDS]
+
+
+def test_closer_rows_convert_only_the_seen_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    converter = RowConverter(_closer_columns())
+    converter.convert([{"name": "a", "count": 1, "flag": True}])  # learns name, count, flag
+    types: list[pa.DataType] = []
+    real = pa.array
+
+    def spy(values: Any, type: pa.DataType, memory_pool: pa.MemoryPool) -> pa.Array:
+        types.append(type)
+        assert memory_pool is arrow_pool()
+        return real(values, type=type, memory_pool=memory_pool)
+
+    monkeypatch.setattr(pa, "array", spy)
+    rows = [{"name": "x", "count": None}, {"name": None, "count": 2, "flag": False}]
+    got = converter.convert(rows)
+    # a sparse key holding None: counted the slow way, still the narrow path
+    got_none = converter.convert([{"name": "y", "count": 3, "flag": None}])
+    monkeypatch.undo()
+    assert types == [pa.string(), pa.int64(), pa.bool_()] * 2  # one array per seen field
+    assert [a.to_pylist() for a in got] == [
+        ["x", None],
+        [None, 2],
+        [None, None],
+        [None, False],
+        [None, None],
+    ]
+    assert [a.to_pylist() for a in got_none] == [["y"], [3], [None], [None], [None]]
+    # a value under a template key not seen yet, or a sparse key never seen: learnt
+    assert converter.convert([{"name": "z", "count": 4, "value": 0.5}])[2].to_pylist() == [0.5]
+    assert [converter.fields[i].name for i in converter._seen] == ["name", "count", "value", "flag"]
 
 
 class _Odd:

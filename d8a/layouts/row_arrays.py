@@ -1,13 +1,13 @@
 """Event rows (dicts) to Arrow arrays, the step every layout starts with.
 
 The closer leaves one dict per event holding every event and session-scoped
-column but the sparse ones, most of them NULL: of a GA4 row's 53 keys and
-its sparse values, generated traffic fills about 37. Arrow converts a list of dicts as one struct
-array in a single C++ pass, one dict look-up per field and row, so the NULL
-columns cost as much as the others. :class:`RowConverter` therefore remembers
-which fields of a column set have held a value so far and converts only those;
-the batch is right when the rows hold no other value, which one C-level count
-of each row's ``None`` values proves. Otherwise the batch is converted in full.
+column but the sparse ones (the column set's row template), most of them NULL:
+of a GA4 row's 53 keys and its sparse values, generated traffic fills about 37.
+Converting every field would cost as much for the NULL columns as for the
+others. :class:`RowConverter` therefore remembers which fields of a column set
+have held a value so far and converts only those, column by column; the batch
+is right when the rows hold no other value, which a few C-level counts prove.
+Otherwise the batch is converted in full, as one struct array.
 """
 
 from __future__ import annotations
@@ -41,28 +41,92 @@ class RowConverter:
     """Converts the event rows of one column set, learning which fields hold values.
 
     A field enters the "seen" set the first time a batch holds a non-NULL value for
-    it and never leaves it, so the struct type changes only while the set grows (a
-    few batches at the start of a run). Rows may lack keys (sparse columns: NULL);
-    a row holding a value under a key that is no field sends every batch through
-    the full conversion, which is right but slower."""
+    it and never leaves it (a few batches at the start of a run). Rows may lack
+    keys (sparse columns: NULL); a row holding a value under a key that is no
+    field sends its batch through the full conversion, which is right but slower.
+
+    The seen fields are converted column by column: the template's keys (in every
+    row) are read by one ``itemgetter`` a row and transposed in C, the sparse ones
+    by ``dict.get``; about 1.3 µs a GA4 row cheaper than one struct conversion of
+    the seen fields. That the rows hold no other value is proved without looking
+    at every value: the template's unseen columns hold only ``None``, and the rows'
+    key count, less the template's, equals the sparse arrays' non-NULL values.
+    When a sparse key holds ``None`` the counts differ, and every ``None`` of the
+    rows is counted instead (:meth:`_only`). Rows lacking a template key (not made
+    by the closer) convert their seen fields as one struct array."""
 
     def __init__(self, columns: ColumnSet) -> None:
         self.columns = columns  # kept so that the id() cache key stays valid
         self.fields: list[pa.Field] = [*columns.event_fields, *columns.session_scoped_fields]
         self._full = pa.struct(self.fields)
+        index = {field.name: i for i, field in enumerate(self.fields)}
+        self._dense = [index[name] for name in columns.event_row_template if name in index]
+        self._complete = len(self._dense) == len(columns.event_row_template)
+        names = [self.fields[i].name for i in self._dense]
+        self._getter = itemgetter(*names) if len(names) > 1 else None  # a tuple a row
         self._learn(set())
 
     def _learn(self, seen: set[int]) -> None:
         self._seen = sorted(seen)
         self._seen_struct = pa.struct([self.fields[i] for i in self._seen])
         self._unseen = [i for i in range(len(self.fields)) if i not in seen]
+        dense = set(self._dense)
+        self._dense_seen = [(pos, i) for pos, i in enumerate(self._dense) if i in seen]
+        self._dense_unseen = [pos for pos, i in enumerate(self._dense) if i not in seen]
+        self._sparse_seen = [(i, self.fields[i].name) for i in self._seen if i not in dense]
+
+    def _by_column(self, rows: list[dict[str, Any]]) -> list[pa.Array] | None:
+        """The arrays of the seen fields, NULL arrays for the others; None when the
+        rows hold a value elsewhere or cannot be counted. KeyError when a row lacks a
+        key of the template (rows not made by the closer)."""
+        count = len(rows)
+        if count == 0 or self._getter is None or not self._complete:
+            return None
+        try:
+            transposed = list(zip(*map(self._getter, rows), strict=True))
+        except TypeError:  # a row that is no mapping
+            return None
+        try:
+            if any(transposed[pos].count(None) != count for pos in self._dense_unseen):
+                return None
+            extra = sum(map(len, rows)) - count * len(self._dense)
+        except Exception:  # a value whose == raises
+            return None
+        pool = arrow_pool()
+        fields = self.fields
+        arrays: list[pa.Array | None] = [None] * len(fields)
+        for pos, i in self._dense_seen:
+            arrays[i] = pa.array(transposed[pos], type=fields[i].type, memory_pool=pool)
+        held = 0
+        for i, name in self._sparse_seen:
+            array = pa.array([row.get(name) for row in rows], fields[i].type, memory_pool=pool)
+            held += count - array.null_count
+            arrays[i] = array
+        built = [array for array in arrays if array is not None]
+        if held != extra and not self._only(rows, built):  # the rare case: count every None
+            return None
+        pairs = zip(arrays, fields, strict=True)
+        return [nulls(count, field.type) if array is None else array for array, field in pairs]
+
+    def _by_struct(self, rows: list[dict[str, Any]]) -> list[pa.Array] | None:
+        """The seen fields by one struct conversion, NULL arrays for the others;
+        None when the rows hold a value elsewhere."""
+        pool = arrow_pool()
+        seen = pa.array(rows, type=self._seen_struct, memory_pool=pool).flatten(pool)
+        if not self._only(rows, seen):
+            return None
+        count = len(rows)
+        filled = dict(zip(self._seen, seen, strict=True))
+        for index in self._unseen:
+            filled[index] = nulls(count, self.fields[index].type)
+        return [filled[index] for index in range(len(self.fields))]
 
     @staticmethod
     def _only(rows: list[dict[str, Any]], converted: list[pa.Array]) -> bool:
         """Whether ``converted`` (some fields of ``rows``) holds every value of the rows
         that is not None: the rows' keys less their ``None`` values, both counted in
-        C, number the arrays' non-NULL entries. A row that is no dict, or a value
-        whose ``== None`` raises, answers False (convert in full)."""
+        C, number the arrays' non-NULL entries (so a sparse key holding None counts
+        in neither). A value whose ``== None`` raises answers False."""
         count = len(rows)
         held: int = sum(count - array.null_count for array in converted)
         try:
@@ -79,20 +143,20 @@ class RowConverter:
         pool = arrow_pool()
         try:
             if self._seen:
-                seen = pa.array(rows, type=self._seen_struct, memory_pool=pool).flatten(pool)
-                if self._only(rows, seen):
-                    filled = dict(zip(self._seen, seen, strict=True))
-                    for index in self._unseen:
-                        filled[index] = nulls(count, self.fields[index].type)
-                    return [filled[index] for index in range(len(self.fields))]
+                try:
+                    found = self._by_column(rows)
+                except KeyError:  # rows without the template's keys: one narrow struct
+                    found = self._by_struct(rows)
+                if found is not None:
+                    return found
             arrays = pa.array(rows, type=self._full, memory_pool=pool).flatten(pool)
         except _CONVERSION_ERRORS:
             values = transpose(rows, [field.name for field in self.fields])
             pairs = zip(values, self.fields, strict=True)
             return [to_array(column, field) for column, field in pairs]
-        found = {index for index, array in enumerate(arrays) if array.null_count < count}
-        if not found.issubset(self._seen):
-            self._learn(found.union(self._seen))
+        seen = {index for index, array in enumerate(arrays) if array.null_count < count}
+        if not seen.issubset(self._seen):
+            self._learn(seen.union(self._seen))
         return arrays  # type: ignore[no-any-return]
 
 
