@@ -83,19 +83,26 @@ def test_a_missing_key_is_null() -> None:
     assert got[0].to_pylist() == ["x", None] and got[1].to_pylist() == [None, 2]
 
 
+def _array_types(monkeypatch: pytest.MonkeyPatch) -> list[pa.DataType]:
+    """The types ``pa.array`` is called with from now on (each call checked to use
+    d8a's memory pool), until ``monkeypatch.undo()``."""
+    types: list[pa.DataType] = []
+    real = pa.array
+
+    def spy(values: Any, type: pa.DataType, memory_pool: pa.MemoryPool) -> pa.Array:
+        types.append(type)
+        assert memory_pool is arrow_pool()
+        return real(values, type=type, memory_pool=memory_pool)
+
+    monkeypatch.setattr(pa, "array", spy)
+    return types
+
+
 def test_rows_of_sparse_columns_take_the_narrow_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows that leave out their NULL columns convert only the fields seen so far."""
     converter = RowConverter(_columns())
     converter.convert(_rows("name", "count"))
-    types: list[pa.DataType] = []
-    real = pa.array
-
-    def spy(rows: Any, type: pa.DataType, memory_pool: pa.MemoryPool) -> pa.Array:
-        types.append(type)
-        assert memory_pool is arrow_pool()
-        return real(rows, type=type, memory_pool=memory_pool)
-
-    monkeypatch.setattr(pa, "array", spy)
+    types = _array_types(monkeypatch)
     got = converter.convert([{"name": "x"}, {"count": 2, "flag": None}])
     monkeypatch.undo()
     assert types == [converter._seen_struct]
@@ -148,15 +155,7 @@ def test_closer_rows_convert_column_by_column_to_a_full_conversion(
 def test_closer_rows_convert_only_the_seen_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     converter = RowConverter(_closer_columns())
     converter.convert([{"name": "a", "count": 1, "flag": True}])  # learns name, count, flag
-    types: list[pa.DataType] = []
-    real = pa.array
-
-    def spy(values: Any, type: pa.DataType, memory_pool: pa.MemoryPool) -> pa.Array:
-        types.append(type)
-        assert memory_pool is arrow_pool()
-        return real(values, type=type, memory_pool=memory_pool)
-
-    monkeypatch.setattr(pa, "array", spy)
+    types = _array_types(monkeypatch)
     rows = [{"name": "x", "count": None}, {"name": None, "count": 2, "flag": False}]
     got = converter.convert(rows)
     # a sparse key holding None: counted the slow way, still the narrow path
