@@ -25,12 +25,8 @@ import pyarrow as pa
 
 import d8a
 from d8a.testing import generate_traffic
-from d8a.warehouse.sqlite import (
-    SQLiteDriver,
-    _column_values,
-    present_columns,
-    quote_identifier,
-)
+from d8a.warehouse.sqlite import SQLiteDriver, quote_identifier
+from d8a.warehouse.sqlite_values import column_values, present_columns
 
 
 def _rows(hits: int) -> pa.Table:
@@ -61,7 +57,7 @@ def main() -> None:
         converted: list[tuple[list[int], list[tuple[Any, ...]]]] = []
         for batch in batches:
             present = present_columns(batch)
-            columns = [_column_values(batch.column(i)) for i in present]
+            columns = [column_values(batch.column(i)) for i in present]
             converted.append((present, list(zip(*columns, strict=True))))
         convert = time.process_time() - start
 

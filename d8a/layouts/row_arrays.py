@@ -60,10 +60,9 @@ class RowConverter:
         self.fields: list[pa.Field] = [*columns.event_fields, *columns.session_scoped_fields]
         self._full = pa.struct(self.fields)
         index = {field.name: i for i, field in enumerate(self.fields)}
-        self._dense = [index[name] for name in columns.event_row_template if name in index]
-        self._complete = len(self._dense) == len(columns.event_row_template)
-        names = [self.fields[i].name for i in self._dense]
-        self._getter = itemgetter(*names) if len(names) > 1 else None  # a tuple a row
+        template = list(columns.event_row_template)  # names of fields, by construction
+        self._dense = [index[name] for name in template]
+        self._getter = itemgetter(*template) if len(template) > 1 else None  # a tuple a row
         self._learn(set())
 
     def _learn(self, seen: set[int]) -> None:
@@ -80,7 +79,7 @@ class RowConverter:
         rows hold a value elsewhere or cannot be counted. KeyError when a row lacks a
         key of the template (rows not made by the closer)."""
         count = len(rows)
-        if count == 0 or self._getter is None or not self._complete:
+        if count == 0 or self._getter is None:
             return None
         try:
             transposed = list(zip(*map(self._getter, rows), strict=True))

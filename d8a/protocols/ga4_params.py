@@ -145,26 +145,24 @@ class EventParams(EventColumn):
     def write(self, event: Event) -> None:
         self.write_all([event])
 
-    def _event_keys(self, keys: tuple[str, ...]) -> tuple[tuple[str, str, bool], ...]:
-        """The ``ep.``/``epn.`` keys among ``keys``: (key, name, numeric), cached
-        by the whole key tuple (hits of a site send few distinct key sets)."""
-        found = self._plans.get(keys)
-        if found is None:
-            found = tuple(
-                (key, key[4:], True) if key[:4] == "epn." else (key, key[3:], False)
-                for key in keys
-                if key[:3] == "ep." or key[:4] == "epn."
-            )
-            if len(self._plans) >= _PLANS_LIMIT:
-                self._plans.clear()
-            self._plans[keys] = found
+    def _plan(self, keys: tuple[str, ...]) -> tuple[tuple[str, str, bool], ...]:
+        """The ``ep.``/``epn.`` keys among ``keys``: (key, name, numeric), remembered
+        in ``_plans`` by the whole key tuple (hits of a site send few key sets)."""
+        found = tuple(
+            (key, key[4:], True) if key[:4] == "epn." else (key, key[3:], False)
+            for key in keys
+            if key[:3] == "ep." or key[:4] == "epn."
+        )
+        if len(self._plans) >= _PLANS_LIMIT:
+            self._plans.clear()
+        self._plans[keys] = found
         return found
 
     @override
     def write_all(self, events: list[Event]) -> None:
         known, own = self._known, self._name
         fallbacks, known_casts = self._fallbacks, self._casts
-        plans, event_keys = self._plans, self._event_keys
+        plans = self._plans
         for event in events:  # the flat columns are sparse: only the values sent are set
             params = event.hit.params
             values = event.values
@@ -172,7 +170,7 @@ class EventParams(EventColumn):
             keys = tuple(params)
             plan = plans.get(keys)
             if plan is None:
-                plan = event_keys(keys)
+                plan = self._plan(keys)
             found: list[dict[str, Any]] = []
             for key, name, numeric in plan:
                 value = params[key]
