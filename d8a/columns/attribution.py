@@ -250,6 +250,12 @@ class AttributionValue(SessionColumn):
         found = _first_event_attribution(session, self._attribution)
         session.values[self._name] = found[self._index]
 
+    @override
+    def write_all(self, sessions: list[Session]) -> None:
+        name, index, attribution = self._name, self._index, self._attribution
+        for session in sessions:
+            session.values[name] = _first_event_attribution(session, attribution)[index]
+
 
 def attribution_columns(attribution: Attribution | None = None) -> list[SessionColumn]:
     """``session_source``, ``session_medium``, ``session_term`` (bundled lists by default)."""

@@ -2,7 +2,8 @@
 
 An :class:`Interface` says *what* a column is (id, version, Arrow field); a
 column class says *how* its value is computed and which interfaces it reads
-(``depends_on``). Three kinds run in this order for each closed protosession:
+(``depends_on``). Three kinds run in this order for each closed protosession
+(each column over the events or sessions of several protosessions at once):
 
 1. :class:`EventColumn` -- one value per event, from that event alone;
 2. (sessions are split and filtered here);
@@ -132,6 +133,17 @@ class SessionScopedEventColumn(Column):
         for index in range(len(session.events)):
             write(session, index)
 
+    def write_sessions(self, sessions: list[Session]) -> None:
+        """Write every event of every session; a tight loop that hot columns may
+        override.
+
+        The closer calls it once for all the sessions of a batch of protosessions.
+        If it raises, the closer runs :meth:`write_all` session by session instead,
+        so that only the failing sessions are dropped; overriding is therefore safe."""
+        write_all = self.write_all
+        for session in sessions:
+            write_all(session)
+
 
 class SessionColumn(Column):
     """One value per session, embedded into every row of that session."""
@@ -139,3 +151,13 @@ class SessionColumn(Column):
     @abstractmethod
     def write(self, session: Session) -> None:
         """Set ``session.values[self.name]``. Raise ``BrokenSessionError`` to drop it."""
+
+    def write_all(self, sessions: list[Session]) -> None:
+        """Write every session; a tight loop that hot columns may override.
+
+        The closer calls it once for all the sessions of a batch of protosessions.
+        If it raises, the closer runs :meth:`write` session by session instead, so
+        that only the failing sessions are dropped; overriding is therefore safe."""
+        write = self.write
+        for session in sessions:
+            write(session)

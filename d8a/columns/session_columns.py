@@ -76,12 +76,17 @@ class NthPageView(SessionColumn):
 
     @override
     def write(self, session: Session) -> None:
-        views = page_view_indices(session)
-        n = self._n
-        value = None
-        if -len(views) <= n < len(views):
-            value = session.events[views[n]].values.get(self._column)
-        session.values[self._name] = value
+        self.write_all([session])
+
+    @override
+    def write_all(self, sessions: list[Session]) -> None:
+        name, column, n = self._name, self._column, self._n
+        for session in sessions:
+            views = page_view_indices(session)
+            value = None
+            if -len(views) <= n < len(views):
+                value = session.events[views[n]].values.get(column)
+            session.values[name] = value
 
 
 def page_columns() -> list[SessionColumn]:

@@ -83,6 +83,12 @@ class DominantClientValue(SessionColumn):
     def write(self, session: Session) -> None:
         session.values[self._name] = dominant_event(session).values.get(self._column)
 
+    @override
+    def write_all(self, sessions: list[Session]) -> None:
+        name, column = self._name, self._column
+        for session in sessions:
+            session.values[name] = dominant_event(session).values.get(column)
+
 
 def dominant_client_columns() -> list[SessionColumn]:
     """``session_geo_*`` and ``session_device_*``, in table order."""

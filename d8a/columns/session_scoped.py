@@ -81,6 +81,13 @@ class PerSessionColumn(SessionScopedEventColumn):
         for event, value in zip(session.events, self.compute(session), strict=True):
             event.values[name] = value
 
+    @override
+    def write_sessions(self, sessions: list[Session]) -> None:
+        name, compute = self._name, self.compute
+        for session in sessions:
+            for event, value in zip(session.events, compute(session), strict=True):
+                event.values[name] = value
+
 
 class PageNumber(PerSessionColumn):
     """``session_page_number``: 0, plus one each time ``page_location`` differs from
@@ -243,6 +250,12 @@ class TrafficFilterName(SessionScopedEventColumn):
     def write(self, session: Session, index: int) -> None:
         event = session.events[index]
         event.values["traffic_filter_name"] = event.metadata.get(TRAFFIC_FILTER_NAME)
+
+    @override
+    def write_sessions(self, sessions: list[Session]) -> None:
+        for session in sessions:
+            for event in session.events:
+                event.values["traffic_filter_name"] = event.metadata.get(TRAFFIC_FILTER_NAME)
 
 
 def session_scoped_columns() -> list[SessionScopedEventColumn]:

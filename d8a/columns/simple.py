@@ -121,6 +121,13 @@ class SessionEventValue(SessionScopedEventColumn):
     def write(self, session: Session, index: int) -> None:
         session.events[index].values[self._name] = self._fn(session, index)
 
+    @override
+    def write_sessions(self, sessions: list[Session]) -> None:
+        name, fn = self._name, self._fn
+        for session in sessions:
+            for index, event in enumerate(session.events):
+                event.values[name] = fn(session, index)
+
 
 class SessionValue(SessionColumn):
     """A session column whose value is ``fn(session)``."""
@@ -139,3 +146,9 @@ class SessionValue(SessionColumn):
     @override
     def write(self, session: Session) -> None:
         session.values[self._name] = self._fn(session)
+
+    @override
+    def write_all(self, sessions: list[Session]) -> None:
+        name, fn = self._name, self._fn
+        for session in sessions:
+            session.values[name] = fn(session)

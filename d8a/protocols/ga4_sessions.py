@@ -116,11 +116,17 @@ class EventCount(SessionColumn):
 
     @override
     def write(self, session: Session) -> None:
-        if self._unique is None:
-            value = count_named(session, self._names)
+        self.write_all([session])
+
+    @override
+    def write_all(self, sessions: list[Session]) -> None:
+        name, names, unique = self._name, self._names, self._unique
+        if unique is None:
+            for session in sessions:
+                session.values[name] = count_named(session, names)
         else:
-            value = unique_named(session, self._names, self._unique)
-        session.values[self._name] = value
+            for session in sessions:
+                session.values[name] = unique_named(session, names, unique)
 
 
 def ga4_session_counters() -> list[SessionColumn]:
@@ -199,6 +205,12 @@ class SessionFlag(SessionColumn):
     @override
     def write(self, session: Session) -> None:
         session.values[self._name] = self._fn(session)
+
+    @override
+    def write_all(self, sessions: list[Session]) -> None:
+        name, fn = self._name, self._fn
+        for session in sessions:
+            session.values[name] = fn(session)
 
 
 def ga4_session_flags(namespace: str) -> Sequence[SessionColumn]:

@@ -2,10 +2,12 @@
 
 For each protosession, in order: every event column over every event, split
 into sessions, session-scoped event columns, session columns; then all the
-sessions of one ``close`` call become one write per table. A column that fails
-on one event marks only that event broken (the original abandoned the column
-for the rest of the protosession); broken events and sessions are left out of
-the write and counted with their reason.
+sessions of one ``close`` call become one write per table. Each column runs
+once over the events (or sessions) of several consecutive protosessions. A
+column that fails on one event marks only that event broken (the original
+abandoned the column for the rest of the protosession), and one that fails on
+one session drops only that session; broken events and sessions are left out
+of the write and counted with their reason.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -61,7 +63,7 @@ def build_sessions(
 
 
 _CHUNK_EVENTS = 128
-"""Event columns run over the events of consecutive protosessions together, about
+"""Columns run over the events (and sessions) of consecutive protosessions together, about
 this many at a time: fewer calls, while the rows stay in the CPU cache (measured:
 all the events of a close call at once, often over 1,000, run slower than one
 protosession at a time; chunks of about 128 events run faster than either)."""
@@ -75,9 +77,9 @@ def build_sessions_many(
 ) -> list[Session]:
     """:func:`build_sessions` for several protosessions of one column set, in order.
 
-    Event columns see one event at a time, so each runs once over the events of
-    several protosessions (see :data:`_CHUNK_EVENTS`); the rest runs protosession
-    by protosession."""
+    Each column runs once over the events (or the sessions) of several
+    protosessions (see :data:`_CHUNK_EVENTS`); dropping bots, splitting and
+    filtering run protosession by protosession."""
     finished: list[Session] = []
     chunk: list[Sequence[Hit]] = []
     size = 0
@@ -105,10 +107,14 @@ def _build_chunk(
     events = groups[0] if len(groups) == 1 else [event for group in groups for event in group]
     if _write_event_columns(events, columns, stats):
         groups = [[event for event in group if event.broken is None] for group in groups]
-    finished: list[Session] = []
+    sessions: list[Session] = []
     for kept in groups:
-        finished.extend(_finish(kept, columns, settings, stats))
-    return finished
+        sessions.extend(_sessions_of(kept, settings, stats))
+    for sse in columns.session_scoped:
+        sessions = _write_sessions(sessions, sse.write_sessions, sse.write_all, stats)
+    for session_column in columns.session:
+        sessions = _write_sessions(sessions, session_column.write_all, session_column.write, stats)
+    return sessions
 
 
 def _write_event_columns(kept: list[Event], columns: ColumnSet, stats: SessionStats) -> bool:
@@ -134,10 +140,8 @@ def _write_event_columns(kept: list[Event], columns: ColumnSet, stats: SessionSt
     return any_broken
 
 
-def _finish(
-    kept: list[Event], columns: ColumnSet, settings: Settings, stats: SessionStats
-) -> list[Session]:
-    """Drop bots, split, filter, then session-scoped and session columns."""
+def _sessions_of(kept: list[Event], settings: Settings, stats: SessionStats) -> list[Session]:
+    """Drop bots, split, filter: the sessions of one protosession's kept events."""
     if not kept:
         return []
     if settings.drop_bots:
@@ -148,21 +152,34 @@ def _finish(
     sessions = split(kept, settings)
     if isinstance(settings.filters, TrafficFilters):  # Settings normalised it
         sessions = settings.filters.apply(sessions, stats.dropped_events)
-    finished = []
-    for session in sessions:
-        try:
-            for sse in columns.session_scoped:
-                sse.write_all(session)
-            for session_column in columns.session:
-                session_column.write(session)
-        except BrokenSessionError as exc:
-            stats.broken_sessions[str(exc)] += 1
-            continue
-        except Exception as exc:  # see above: keep the other sessions
-            stats.broken_sessions[f"{type(exc).__name__}: {exc}"] += 1
-            continue
-        finished.append(session)
-    return finished
+    return sessions
+
+
+def _write_sessions(
+    sessions: list[Session],
+    write_all: Callable[[list[Session]], None],
+    write_one: Callable[[Session], None],
+    stats: SessionStats,
+) -> list[Session]:
+    """Run one session-scoped or session column over ``sessions``; return those that
+    did not break. When ``write_all`` raises, ``write_one`` runs session by session
+    to find the failing ones: they are counted and left out, the others kept."""
+    try:
+        write_all(sessions)
+    except Exception:
+        kept = []
+        for session in sessions:
+            try:
+                write_one(session)
+            except BrokenSessionError as exc:
+                stats.broken_sessions[str(exc)] += 1
+                continue
+            except Exception as exc:  # a bug in one column must not lose other sessions
+                stats.broken_sessions[f"{type(exc).__name__}: {exc}"] += 1
+                continue
+            kept.append(session)
+        return kept
+    return sessions
 
 
 class DirectCloser(Closer):
