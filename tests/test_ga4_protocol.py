@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote_plus, urlencode
 
 import pytest
 from hypothesis import given
@@ -12,6 +12,7 @@ from d8a.config import Settings
 from d8a.errors import ProtocolError
 from d8a.hits import Request
 from d8a.protocols import D8AProtocol, GA4Protocol
+from d8a.protocols import query as query_module
 from d8a.protocols.query import parse_query
 
 SETTINGS = Settings()
@@ -102,6 +103,45 @@ def test_query_edge_cases() -> None:
     }
     with pytest.raises(ProtocolError, match="malformed"):
         parse_query("a=1&b=%zz")
+
+
+def _parse_uncached(query: str) -> dict[str, str]:
+    """The query parser's contract, written plainly: split, decode, first key wins."""
+    result: dict[str, str] = {}
+    for part in query.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            result.setdefault(unquote_plus(key), unquote_plus(value))
+    return result
+
+
+query_parts = st.lists(
+    st.sampled_from(["a=1", "a=2", "b", "c=x+y", "d=%41%42", "%61=3", "=e", "", "f=%C3%A9"]),
+    max_size=12,
+).map("&".join)
+
+
+@given(st.lists(query_parts, min_size=1, max_size=6))
+def test_parsed_parts_are_remembered_without_changing_results(queries: list[str]) -> None:
+    """Parts repeat across hits and are parsed once (a bounded cache): results are
+    those of a plain parse whatever parsed before, and the cache stays bounded."""
+    for query in [*queries, *reversed(queries)]:
+        parsed = parse_query(query)
+        assert parsed == _parse_uncached(query)
+        assert list(parsed) == list(_parse_uncached(query))  # same key order
+    assert len(query_module._PAIRS) <= query_module._PAIRS_LIMIT
+
+
+def test_the_parsed_parts_cache_is_emptied_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(query_module, "_PAIRS", {})
+    monkeypatch.setattr(query_module, "_PAIRS_LIMIT", 3)
+    assert parse_query("a=1&b=2&c=3&d=4&a=5") == {"a": "1", "b": "2", "c": "3", "d": "4"}
+    assert len(query_module._PAIRS) <= 3
+    with pytest.raises(ProtocolError, match="malformed"):  # a bad part is never kept
+        parse_query("e=%zz")
+    with pytest.raises(ProtocolError, match="malformed"):
+        parse_query("e=%zz")
+    assert "e=%zz" not in query_module._PAIRS
 
 
 params = st.dictionaries(
