@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from d8a.clock import ManualClock
 from d8a.errors import ConfigurationError
-from d8a.hits import Request
+from d8a.hits import Request, canonical_header
 from d8a.pipeline import Pipeline
 from d8a.receiver import mask_ip
 from tests.conftest import T0, ga4
@@ -146,6 +146,33 @@ def test_canonical_header_dicts_are_copied_and_others_converted() -> None:
     assert Request.from_dict({**ga4(), "headers": {}}, T0).headers == {}
     sized = Request.from_dict({**ga4(), "headers": headers, "query": "", "ip": ""}, T0)
     assert sized.size == len("User-AgentUAAccept*/*") + len(ga4()["path"])
+
+
+class _Text(str):
+    """A str subclass: stored as a plain str, as any value that is not exactly one."""
+
+
+_HEADER_NAMES = ["User-Agent", "user-agent", "ACCEPT", "Accept", "x-new-Header", "Sec-Ch-Ua"]
+header_values = st.one_of(st.text(max_size=8), st.integers(), st.text(max_size=4).map(_Text))
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(st.sampled_from(_HEADER_NAMES), header_values, max_size=6))
+def test_headers_and_size_equal_a_plain_canonicalisation(raw: dict[str, Any]) -> None:
+    """Names are canonical and values plain text, whatever the names' spelling, the
+    values' types, or what was seen before (the second time names come from a cache)."""
+    want: dict[str, str] = {}
+    size = 0
+    for key, value in raw.items():
+        name, text = canonical_header(key), str(value)
+        want[name] = text
+        size += len(name) + len(text)
+    for _ in range(2):  # the second time every name is known
+        request = Request.from_dict({**ga4(), "headers": raw, "query": "", "ip": ""}, T0)
+        assert request.headers == want
+        assert all(type(value) is str for value in request.headers.values())
+        assert list(request.headers) == list(want)
+        assert request.size == size + len(ga4()["path"])
 
 
 def test_ip_masking_levels() -> None:
