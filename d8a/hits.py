@@ -42,10 +42,13 @@ def to_epoch(value: object) -> float:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        value = datetime.fromisoformat(text)
+        try:
+            value = datetime.fromisoformat(value)  # Python 3.11 reads a final "Z" itself
+        except ValueError:  # blanks around it, a lower-case "z"
+            text = value.strip()
+            if text.endswith(("Z", "z")):
+                text = text[:-1] + "+00:00"
+            value = datetime.fromisoformat(text)
     if isinstance(value, datetime):
         if value.tzinfo is None:
             return (value - datetime(1970, 1, 1)).total_seconds()

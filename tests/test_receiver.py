@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from d8a.clock import ManualClock
 from d8a.errors import ConfigurationError
-from d8a.hits import Request, canonical_header
+from d8a.hits import Request, canonical_header, to_epoch
 from d8a.pipeline import Pipeline
 from d8a.receiver import mask_ip
 from tests.conftest import T0, ga4
@@ -173,6 +174,29 @@ def test_headers_and_size_equal_a_plain_canonicalisation(raw: dict[str, Any]) ->
         assert all(type(value) is str for value in request.headers.values())
         assert list(request.headers) == list(want)
         assert request.size == size + len(ga4()["path"])
+
+
+_MOMENTS = st.datetimes(min_value=dt.datetime(1970, 1, 2), max_value=dt.datetime(2100, 1, 1))
+_OFFSETS = st.sampled_from([None, dt.UTC, dt.timezone(dt.timedelta(hours=-7, minutes=-30))])
+
+
+@given(_MOMENTS, _OFFSETS, st.sampled_from(["{}", "{}Z", "{}z", " {} "]))
+def test_received_at_strings_give_their_instant(
+    moment: dt.datetime, zone: dt.tzinfo | None, form: str
+) -> None:
+    """ISO-8601 text with an offset, a final ``Z`` or ``z``, none at all (UTC) or
+    blanks around it is the instant it spells; other text is a ValueError."""
+    if zone is None:  # naive text, or naive text marked Z: UTC
+        text, instant = moment.isoformat(), moment.replace(tzinfo=dt.UTC).timestamp()
+    else:  # the text carries its offset (no Z then)
+        text, instant = (
+            moment.replace(tzinfo=zone).isoformat(),
+            moment.replace(tzinfo=zone).timestamp(),
+        )
+        form = form.rstrip("Zz")
+    assert to_epoch(form.format(text)) == instant
+    with pytest.raises(ValueError):
+        to_epoch(text + "Q")
 
 
 def test_ip_masking_levels() -> None:
