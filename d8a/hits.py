@@ -42,10 +42,11 @@ def to_epoch(value: object) -> float:
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str):
+        text = value
         try:
-            value = datetime.fromisoformat(value)  # Python 3.11 reads a final "Z" itself
+            value = datetime.fromisoformat(text)  # Python 3.11 reads a final "Z" itself
         except ValueError:  # blanks around it, a lower-case "z"
-            text = value.strip()
+            text = text.strip()
             if text.endswith(("Z", "z")):
                 text = text[:-1] + "+00:00"
             value = datetime.fromisoformat(text)
