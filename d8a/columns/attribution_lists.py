@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from d8a.caches import remember
 from d8a.columns.matomo_yaml import parse_matomo_yaml
 from d8a.errors import ConfigurationError
 
@@ -160,11 +161,7 @@ class HostList:
             return self._cache[host]
         except KeyError:
             pass
-        found = self._find(host)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[host] = found
-        return found
+        return remember(self._cache, host, self._find(host), _CACHE_LIMIT)
 
     def _find(self, host: str) -> ListEntry | None:
         exact = self._exact

@@ -44,8 +44,8 @@ DEVICE = "device"
 """Event metadata key holding the event's :class:`DeviceInfo`."""
 
 MAX_USER_AGENT_CHARS = 1024
-"""Longer User-Agent strings are cut before detection: it bounds the cost of a
-first sighting and the memory of a cache entry."""
+"""Longer User-Agent strings (and client-hint values) are cut before detection:
+it bounds the cost of a first sighting and the memory of a cache entry."""
 
 HINT_HEADERS: tuple[str, ...] = (
     "Sec-Ch-Ua",
@@ -119,9 +119,9 @@ class DeviceCache:
 
     def detect(self, key: tuple[str | None, ...]) -> DeviceInfo:
         """Detect and remember ``key`` = (User-Agent, *values of HINT_HEADERS)."""
-        user_agent = key[0] or ""
-        if len(user_agent) > MAX_USER_AGENT_CHARS:
-            key = (user_agent[:MAX_USER_AGENT_CHARS], *key[1:])
+        longest = MAX_USER_AGENT_CHARS
+        if any(value is not None and len(value) > longest for value in key):
+            key = tuple(value if value is None else value[:longest] for value in key)
         with self._lock:
             found = self.entries.get(key)
             if found is not None:

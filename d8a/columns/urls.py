@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
+from d8a.caches import remember
 from d8a.columns.casts import to_string
 
 __all__ = ["PageURL", "URLCache"]
@@ -43,9 +44,7 @@ class URLCache:
         """The parsed form of ``url`` (cached)."""
         found = self._cache.get(url)
         if found is None:
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            found = self._cache[url] = self._parse(url)
+            found = remember(self._cache, url, self._parse(url), _CACHE_LIMIT)
         return found
 
     def _parse(self, url: str) -> PageURL:

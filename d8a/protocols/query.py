@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
+from d8a.caches import remember
 from d8a.errors import ProtocolError
 
 __all__ = ["decode_body", "parse_query"]
@@ -28,10 +29,7 @@ def _unquote(raw: str) -> str:
     # Escaped values repeat a lot (page URLs, titles, referrers): decode each once.
     found = _CACHE.get(raw)
     if found is None:
-        found = _decode(raw)
-        if len(_CACHE) >= _CACHE_LIMIT:
-            _CACHE.clear()
-        _CACHE[raw] = found
+        found = remember(_CACHE, raw, _decode(raw), _CACHE_LIMIT)
     return found
 
 
@@ -69,10 +67,7 @@ def parse_query(query: str) -> dict[str, str]:
         if pair is None:
             if not part:
                 continue
-            pair = _pair(part)
-            if len(pairs) >= _PAIRS_LIMIT:
-                pairs.clear()
-            pairs[part] = pair
+            pair = remember(pairs, part, _pair(part), _PAIRS_LIMIT)
         key = pair[0]
         if key not in result:
             result[key] = pair[1]

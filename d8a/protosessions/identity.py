@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 
+from d8a.caches import remember
 from d8a.config import Settings
 from d8a.hits import Hit
 
@@ -41,10 +42,7 @@ def _digest(text: str) -> str:
     # A visitor's hits share their stamp texts: hash each text once (bounded cache).
     found = _DIGESTS.get(text)
     if found is None:
-        found = hashlib.sha256(text.encode()).hexdigest()
-        if len(_DIGESTS) >= _DIGESTS_LIMIT:
-            _DIGESTS.clear()
-        _DIGESTS[text] = found
+        found = remember(_DIGESTS, text, hashlib.sha256(text.encode()).hexdigest(), _DIGESTS_LIMIT)
     return found
 
 
