@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 
+from d8a.caches import LONGEST_KEY
 from d8a.errors import ConfigurationError
 
 __all__ = ["ClientIP"]
@@ -54,7 +55,7 @@ class ClientIP:
                     found = False
                 else:
                     found = any(address in network for network in self._networks)
-            if len(self._cache) < 10_000:
+            if len(self._cache) < 10_000 and len(peer) <= LONGEST_KEY:  # see d8a.caches
                 self._cache[peer] = found
         return found
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from d8a.caches import LONGEST_KEY
 from d8a.errors import ProtocolError
 
 __all__ = ["Hit", "Request", "canonical_header", "hit_size", "partition_key", "to_epoch"]
@@ -27,7 +28,8 @@ def canonical_header(name: str) -> str:
     found = _CANONICAL.get(name)
     if found is None:
         found = "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
-        if len(_CANONICAL) < 4096:  # header names repeat; bound the cache all the same
+        # Header names repeat; bound the cache all the same (see d8a.caches).
+        if len(_CANONICAL) < 4096 and len(name) <= LONGEST_KEY:
             _CANONICAL[name] = found
     return found
 

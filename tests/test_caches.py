@@ -4,21 +4,25 @@ unique values from the network cannot make them grow past entries x LONGEST_KEY.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 from typing_extensions import override
 
 from d8a.caches import LONGEST_KEY, remember
+from d8a.client_ip import ClientIP
 from d8a.columns.attribution_lists import HostList, bundled_list
 from d8a.columns.base import Event
 from d8a.columns.device import MAX_USER_AGENT_CHARS, DeviceCache, DeviceDetector, DeviceInfo
+from d8a.columns.geo import UNKNOWN_PLACE, GeoReader
 from d8a.columns.urls import URLCache
 from d8a.config import Settings
-from d8a.hits import Hit
+from d8a.hits import _CANONICAL, Hit, canonical_header
 from d8a.protocols import query
 from d8a.protocols.ga4 import GA4Protocol
 from d8a.protocols.ga4_params import EventParams
 from d8a.protosessions import identity
+from d8a.testing import city_record, write_city_database
 
 LONG = "v" * (LONGEST_KEY + 1)
 
@@ -92,3 +96,16 @@ def test_the_device_cache_cuts_long_agents_and_hints(header: str) -> None:
     assert len(recorder.calls) == 1
     ((key, _),) = cache.entries.items()
     assert max(len(value) for value in key if value is not None) == MAX_USER_AGENT_CHARS
+
+
+def test_long_addresses_and_header_names_are_answered_but_not_kept(tmp_path: Path) -> None:
+    path = write_city_database(tmp_path / "city.mmdb", {"203.0.113.0/24": city_record("London")})
+    reader = GeoReader(path)
+    assert reader.lookup(LONG) == UNKNOWN_PLACE
+    assert reader.lookup("203.0.113.9").city == "London"
+    assert list(reader.entries) == ["203.0.113.9"]
+    proxies = ClientIP(["10.0.0.0/8"])
+    assert proxies.resolve(LONG, {"X-Forwarded-For": "198.51.100.1"}) == LONG  # untrusted peer
+    assert LONG not in proxies._cache
+    assert canonical_header(f"x-{LONG}") == f"X-{LONG.capitalize()}"
+    assert f"x-{LONG}" not in _CANONICAL

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 from typing_extensions import override
 
+from d8a.caches import LONGEST_KEY
 from d8a.columns.base import Event, EventColumn, Interface
 from d8a.errors import BrokenEventError, ConfigurationError, MissingDependencyError
 
@@ -113,6 +114,8 @@ class GeoReader:
             found = UNKNOWN_PLACE
         except Exception as exc:  # a corrupt database: this event cannot be placed
             raise BrokenEventError(f"geo lookup of {ip!r} failed: {exc}") from None
+        if len(ip) > LONGEST_KEY:  # no address: not worth the memory (see d8a.caches)
+            return found
         with self._lock:
             entries = self.entries
             if len(entries) >= self.max_entries:
