@@ -3,17 +3,15 @@ unique values from the network cannot make them grow past entries x LONGEST_KEY.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from typing_extensions import override
 
 from d8a.caches import LONGEST_KEY, remember
 from d8a.client_ip import ClientIP
 from d8a.columns.attribution_lists import HostList, bundled_list
 from d8a.columns.base import Event
-from d8a.columns.device import MAX_USER_AGENT_CHARS, DeviceCache, DeviceDetector, DeviceInfo
+from d8a.columns.device import MAX_USER_AGENT_CHARS, DeviceCache
 from d8a.columns.geo import UNKNOWN_PLACE, GeoReader
 from d8a.columns.urls import URLCache
 from d8a.config import Settings
@@ -23,6 +21,7 @@ from d8a.protocols.ga4 import GA4Protocol
 from d8a.protocols.ga4_params import EventParams
 from d8a.protosessions import identity
 from d8a.testing import city_record, write_city_database
+from tests.test_device import CountingDetector
 
 LONG = "v" * (LONGEST_KEY + 1)
 
@@ -74,21 +73,9 @@ def test_param_key_sets_longer_than_the_bound_are_not_kept() -> None:
     assert not column._plans
 
 
-class _Recorder(DeviceDetector):
-    name = "recorder"
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, dict[str, str]]] = []
-
-    @override
-    def detect(self, user_agent: str, hints: Mapping[str, str]) -> DeviceInfo:
-        self.calls.append((user_agent, dict(hints)))
-        return DeviceInfo("desktop")
-
-
 @pytest.mark.parametrize("header", ["User-Agent", "Sec-Ch-Ua"])
 def test_the_device_cache_cuts_long_agents_and_hints(header: str) -> None:
-    recorder = _Recorder()
+    recorder = CountingDetector()
     cache = DeviceCache(recorder)
     headers = {"User-Agent": "A", header: "h" * (MAX_USER_AGENT_CHARS * 20)}
     cache.lookup(headers)
