@@ -247,8 +247,7 @@ class AttributionValue(SessionColumn):
 
     @override
     def write(self, session: Session) -> None:
-        found = _first_event_attribution(session, self._attribution)
-        session.values[self._name] = found[self._index]
+        self.write_all([session])
 
     @override
     def write_all(self, sessions: list[Session]) -> None:

@@ -81,7 +81,7 @@ class DominantClientValue(SessionColumn):
 
     @override
     def write(self, session: Session) -> None:
-        session.values[self._name] = dominant_event(session).values.get(self._column)
+        self.write_all([session])
 
     @override
     def write_all(self, sessions: list[Session]) -> None:

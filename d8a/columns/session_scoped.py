@@ -81,13 +81,6 @@ class PerSessionColumn(SessionScopedEventColumn):
         for event, value in zip(session.events, self.compute(session), strict=True):
             event.values[name] = value
 
-    @override
-    def write_sessions(self, sessions: list[Session]) -> None:
-        name, compute = self._name, self.compute
-        for session in sessions:
-            for event, value in zip(session.events, compute(session), strict=True):
-                event.values[name] = value
-
 
 class PageNumber(PerSessionColumn):
     """``session_page_number``: 0, plus one each time ``page_location`` differs from

@@ -28,6 +28,7 @@ from d8a.columns.session_index import (
     events_by_name,
     unique_named,
 )
+from d8a.columns.simple import SessionValue
 
 __all__ = [
     "COUNTED_COLUMNS",
@@ -188,29 +189,17 @@ _FLAGS = {
 }
 
 
-class SessionFlag(SessionColumn):
+class SessionFlag(SessionValue):
     """A GA4 boolean session column (``session_is_engaged``, ``session_returning_user``,
     ``session_abandoned_cart``) under ``<namespace>/session/<name without session_>``."""
 
     def __init__(self, name: str, namespace: str) -> None:
         fn, description = _FLAGS[name]
-        self.interface = Interface(
+        interface = Interface(
             f"{namespace}/session/{name.removeprefix('session_')}",
             describe_field(name, pa.bool_(), description=description, codec=_T64),
         )
-        self.depends_on = (NAME_ID,)
-        self._name = name
-        self._fn = fn
-
-    @override
-    def write(self, session: Session) -> None:
-        session.values[self._name] = self._fn(session)
-
-    @override
-    def write_all(self, sessions: list[Session]) -> None:
-        name, fn = self._name, self._fn
-        for session in sessions:
-            session.values[name] = fn(session)
+        super().__init__(interface, fn, (NAME_ID,))
 
 
 def ga4_session_flags(namespace: str) -> Sequence[SessionColumn]:

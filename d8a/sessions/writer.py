@@ -63,10 +63,11 @@ def build_sessions(
 
 
 _CHUNK_EVENTS = 128
-"""Columns run over the events (and sessions) of consecutive protosessions together, about
-this many at a time: fewer calls, while the rows stay in the CPU cache (measured:
-all the events of a close call at once, often over 1,000, run slower than one
-protosession at a time; chunks of about 128 events run faster than either)."""
+"""Columns run over the events (and sessions) of consecutive protosessions
+together, about this many at a time: fewer calls, while the rows stay in the CPU
+cache (measured: all the events of a close call at once, often over 1,000, run
+slower than one protosession at a time; chunks of about 128 events run faster
+than either)."""
 
 
 def build_sessions_many(
