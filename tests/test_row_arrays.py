@@ -152,13 +152,42 @@ def test_closer_rows_convert_column_by_column_to_a_full_conversion(
         assert [array.type for array in got] == [f.type for f in FIELDS]
 
 
+@given(st.lists(closer_rows, min_size=1, max_size=6), st.randoms(use_true_random=False))
+def test_closer_rows_in_any_key_order_convert_to_a_full_conversion(
+    batches: list[list[dict[str, Any]]], random: Any
+) -> None:
+    """The sparse values are read from the keys beyond the template's count; a row
+    whose template keys come after a sparse one (a key deleted and set again) is
+    still converted right."""
+    converter = RowConverter(_closer_columns())
+    for rows in batches:
+        shuffled = []
+        for row in rows:
+            items = list(row.items())
+            random.shuffle(items)
+            shuffled.append(dict(items))
+        got = converter.convert(shuffled)
+        assert [array.to_pylist() for array in got] == [a.to_pylist() for a in _full(rows)]
+
+
+def test_a_template_key_after_a_sparse_one_is_not_missed() -> None:
+    converter = RowConverter(_closer_columns())
+    converter.convert([{"name": "a", "count": 1, "flag": True, "value": 0.5}])  # all seen
+    row: dict[str, Any] = {"name": "x", "flag": False, "count": 2}  # count after a sparse key
+    got = converter.convert([row, {"name": "y", "count": 3}])
+    assert [a.to_pylist() for a in got] == [
+        a.to_pylist() for a in _full([row, {"name": "y", "count": 3}])
+    ]
+    assert got[1].to_pylist() == [2, 3] and got[3].to_pylist() == [False, None]
+
+
 def test_closer_rows_convert_only_the_seen_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     converter = RowConverter(_closer_columns())
     converter.convert([{"name": "a", "count": 1, "flag": True}])  # learns name, count, flag
     types = _array_types(monkeypatch)
     rows = [{"name": "x", "count": None}, {"name": None, "count": 2, "flag": False}]
     got = converter.convert(rows)
-    # a sparse key holding None: counted the slow way, still the narrow path
+    # a sparse key holding None: still the narrow path
     got_none = converter.convert([{"name": "y", "count": 3, "flag": None}])
     monkeypatch.undo()
     assert types == [pa.string(), pa.int64(), pa.bool_()] * 2  # one array per seen field

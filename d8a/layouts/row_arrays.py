@@ -6,14 +6,15 @@ of a GA4 row's 53 keys and its sparse values, generated traffic fills about 37.
 Converting every field would cost as much for the NULL columns as for the
 others. :class:`RowConverter` therefore remembers which fields of a column set
 have held a value so far and converts only those, column by column; the batch
-is right when the rows hold no other value, which a few C-level counts prove.
+is right when the rows hold no other value, which a few C-level counts and a
+look at each row's keys beyond the template's prove.
 Otherwise the batch is converted in full, as one struct array.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import repeat
+from itertools import compress, islice, repeat
 from operator import countOf, itemgetter
 from typing import Any
 
@@ -46,14 +47,13 @@ class RowConverter:
     field sends its batch through the full conversion, which is right but slower.
 
     The seen fields are converted column by column: the template's keys (in every
-    row) are read by one ``itemgetter`` a row and transposed in C, the sparse ones
-    by ``dict.get``; about 1.3 µs a GA4 row cheaper than one struct conversion of
-    the seen fields. That the rows hold no other value is proved without looking
-    at every value: the template's unseen columns hold only ``None``, and the rows'
-    key count, less the template's, equals the sparse arrays' non-NULL values.
-    When a sparse key holds ``None`` the counts differ, and every ``None`` of the
-    rows is counted instead (:meth:`_only`). Rows lacking a template key (not made
-    by the closer) convert their seen fields as one struct array."""
+    row) are read by one ``itemgetter`` a row and transposed in C; the sparse ones
+    by one pass over the few keys each row holds beyond the template's (rows
+    without any are skipped in C). That the rows hold no other value is proved
+    without looking at every value: the template's unseen columns hold only
+    ``None`` (counted in C), and every key beyond the template's is a seen sparse
+    field or holds ``None``. Rows lacking a template key (not made by the closer)
+    convert their seen fields as one struct array."""
 
     def __init__(self, columns: ColumnSet) -> None:
         self.columns = columns  # kept so that the id() cache key stays valid
@@ -63,6 +63,7 @@ class RowConverter:
         template = list(columns.event_row_template)  # names of fields, by construction
         self._dense = [index[name] for name in template]
         self._getter = itemgetter(*template) if len(template) > 1 else None  # a tuple a row
+        self._template_names = frozenset(template)
         self._learn(set())
 
     def _learn(self, seen: set[int]) -> None:
@@ -73,6 +74,7 @@ class RowConverter:
         self._dense_seen = [(pos, i) for pos, i in enumerate(self._dense) if i in seen]
         self._dense_unseen = [pos for pos, i in enumerate(self._dense) if i not in seen]
         self._sparse_seen = [(i, self.fields[i].name) for i in self._seen if i not in dense]
+        self._sparse_names = frozenset(name for _, name in self._sparse_seen)
 
     def _by_column(self, rows: list[dict[str, Any]]) -> list[pa.Array] | None:
         """The arrays of the seen fields, NULL arrays for the others; None when the
@@ -88,24 +90,43 @@ class RowConverter:
         try:
             if any(transposed[pos].count(None) != count for pos in self._dense_unseen):
                 return None
-            extra = sum(map(len, rows)) - count * len(self._dense)
         except Exception:  # a value whose == raises
+            return None
+        sparse = self._sparse_values(rows)
+        if sparse is None:
             return None
         pool = arrow_pool()
         fields = self.fields
         arrays: list[pa.Array | None] = [None] * len(fields)
         for pos, i in self._dense_seen:
             arrays[i] = pa.array(transposed[pos], type=fields[i].type, memory_pool=pool)
-        held = 0
         for i, name in self._sparse_seen:
-            array = pa.array([row.get(name) for row in rows], fields[i].type, memory_pool=pool)
-            held += count - array.null_count
-            arrays[i] = array
-        built = [array for array in arrays if array is not None]
-        if held != extra and not self._only(rows, built):  # the rare case: count every None
-            return None
+            values = sparse.get(name)
+            if values is not None:
+                arrays[i] = pa.array(values, fields[i].type, memory_pool=pool)
         pairs = zip(arrays, fields, strict=True)
         return [nulls(count, field.type) if array is None else array for array, field in pairs]
+
+    def _sparse_values(self, rows: list[dict[str, Any]]) -> dict[str, list[Any]] | None:
+        """The values of the seen sparse fields, by name (a list a field with a value,
+        None at the other rows), read in one pass over the keys each row holds beyond
+        the template's (the closer appends them after the template's, which every
+        row holds: ``_getter`` read them). None when one of those keys is a template
+        key (then some other key hides among the first ones) or holds a value in a
+        field not seen yet, or no field at all."""
+        width = len(self._dense)
+        known = self._sparse_names
+        values: dict[str, list[Any]] = {}
+        for index in compress(range(len(rows)), map(width.__lt__, map(len, rows))):
+            for name, value in islice(rows[index].items(), width, None):
+                if name in known:
+                    found = values.get(name)
+                    if found is None:
+                        found = values[name] = [None] * len(rows)
+                    found[index] = value
+                elif value is not None or name in self._template_names:
+                    return None
+        return values
 
     def _by_struct(self, rows: list[dict[str, Any]]) -> list[pa.Array] | None:
         """The seen fields by one struct conversion, NULL arrays for the others;
