@@ -2,7 +2,8 @@
 
 String casts turn ``""`` into None and truncate at :data:`MAX_STRING_BYTES`
 UTF-8 bytes on a character boundary (the original cut bytes and could split a
-character). Number and bool casts return None when the text does not parse.
+character). Number and bool casts return None when the text does not parse;
+numbers parse as Go's ``strconv`` does, which is stricter than Python.
 """
 
 from __future__ import annotations
@@ -29,19 +30,26 @@ def to_string(value: str | None) -> str | None:
 
 
 def to_int(value: str | None) -> int | None:
-    """Base-10 integer, else None (``"12.0"`` -> None, as in the original)."""
+    """Base-10 integer as Go's ``strconv.ParseInt`` reads it: an optional sign and
+    ASCII digits, within 64 bits; else None (``"12.0"`` -> None, as in the original).
+    Python's ``int`` also reads blanks around the digits, ``_`` between them and
+    non-ASCII digits: those are None here."""
     if not value:
         return None
-    try:
-        number = int(value, 10)
-    except ValueError:
+    digits = value[1:] if value[0] in "+-" else value
+    if not (digits.isascii() and digits.isdigit()):
         return None
+    number = int(value, 10)
     return number if -(2**63) <= number < 2**63 else None
 
 
 def to_float(value: str | None) -> float | None:
-    """A finite float, else None."""
-    if not value:
+    """A finite float as Go's ``strconv.ParseFloat`` reads decimal text, else None.
+    Python's ``float`` also reads blanks around the number, ``_`` between digits and
+    non-ASCII digits: those are None here (and so are infinities and NaN)."""
+    if not value or not value.isascii() or "_" in value:
+        return None
+    if value[0].isspace() or value[-1].isspace():
         return None
     try:
         number = float(value)
