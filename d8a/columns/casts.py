@@ -46,7 +46,8 @@ def to_int(value: str | None) -> int | None:
 def to_float(value: str | None) -> float | None:
     """A finite float as Go's ``strconv.ParseFloat`` reads decimal text, else None.
     Python's ``float`` also reads blanks around the number, ``_`` between digits and
-    non-ASCII digits: those are None here (and so are infinities and NaN)."""
+    non-ASCII digits: those are None here, and so are infinities, NaN and the
+    hexadecimal floats Go also reads (``"0x1p-2"``)."""
     if not value or not value.isascii() or "_" in value:
         return None
     if value[0].isspace() or value[-1].isspace():
