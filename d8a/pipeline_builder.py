@@ -53,6 +53,12 @@ class PipelineBuilder:
 
     def protocols(self, *protocols: Protocol | str) -> PipelineBuilder:
         """Protocols to serve (default: ``ga4``); names or :class:`Protocol` objects."""
+        for protocol in protocols:
+            if not isinstance(protocol, str | Protocol):
+                raise ConfigurationError(
+                    "a protocol is a name ('ga4', 'd8a', 'matomo') or a Protocol object, "
+                    f"not {protocol!r}"
+                )
         self._protocols = list(protocols)
         return self
 

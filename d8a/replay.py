@@ -15,13 +15,14 @@ import pyarrow.compute as pc
 
 from d8a.batching import Storage
 from d8a.clock import SystemClock
-from d8a.errors import D8AError
+from d8a.errors import ConfigurationError, D8AError
 from d8a.gc_passes import FEWER_GC_THRESHOLD, fewer_gc_passes
 from d8a.hits import Hit
 from d8a.layouts import Layout, layout_from_name
 from d8a.layouts.memory_pool import arrow_pool
 from d8a.layouts.row_arrays import take_rows
 from d8a.pipeline import PipelineBuilder
+from d8a.protocols.base import Protocol
 from d8a.warehouse.base import Driver
 from d8a.warehouse.memory import MemoryDriver
 from d8a.warehouse.tee import TeeDriver
@@ -108,7 +109,7 @@ def _protocols_by_first_path(
 def replay(
     requests: Iterable[Mapping[str, Any]] | str | os.PathLike[str],
     *,
-    protocol: str | None = None,
+    protocol: str | Protocol | Sequence[str | Protocol] | None = None,
     strict: bool = False,
     warehouse: Driver | str | None = None,
     layout: Layout | str = "embedded",
@@ -119,7 +120,9 @@ def replay(
     ``requests`` is an iterable of request dicts or the path of a JSON Lines
     file of them. ``protocol=None`` serves Matomo when the first request's path
     is a Matomo endpoint (``/matomo.php``, ``matomo_tracking_endpoints``), else
-    GA4 and d8a, picking each request's by its path. Event time is each
+    GA4 and d8a, picking each request's by its path. ``protocol`` may also name
+    one (``"ga4"``), or give a :class:`~d8a.protocols.base.Protocol` object such as
+    ``GA4Protocol(attribution=...)``, or a list of either. Event time is each
     request's ``received_at`` (wall time when absent); every session is closed at the end. Rows come
     ordered by event time, then arrival order. ``settings`` are those of
     :class:`d8a.config.Settings`. Rejected requests are logged and skipped, or
@@ -134,7 +137,7 @@ def replay(
 
 def _replay(
     requests: Iterable[Mapping[str, Any]] | str | os.PathLike[str],
-    protocol: str | None,
+    protocol: str | Protocol | Sequence[str | Protocol] | None,
     strict: bool,
     warehouse: Driver | str | None,
     layout: Layout | str,
@@ -142,9 +145,18 @@ def _replay(
 ) -> dict[str, pa.Table]:
     if isinstance(requests, str | os.PathLike):
         requests = read_requests(requests)
-    names = [protocol] if protocol else None
-    if names is None:
-        requests, names = _protocols_by_first_path(requests, settings)
+    names: list[str | Protocol]
+    if protocol is None or protocol == "":
+        requests, found = _protocols_by_first_path(requests, settings)
+        names = [*found]
+    elif isinstance(protocol, str | Protocol):
+        names = [protocol]
+    elif isinstance(protocol, Sequence) and protocol:
+        names = list(protocol)
+    else:
+        raise ConfigurationError(
+            f"protocol: give a name, a Protocol object, a list of them, or None; not {protocol!r}"
+        )
     driver = MemoryDriver()
     target: Driver = driver if warehouse is None else TeeDriver(driver, open_warehouse(warehouse))
     builder = (

@@ -286,3 +286,28 @@ def test_overlapping_replays_restore_the_thresholds_when_the_last_ends() -> None
     thread.join(60)
     assert results == [2]
     assert gc.get_threshold() == before
+
+
+def test_replay_takes_protocol_objects_with_their_own_attribution_lists() -> None:
+    """An analyst's own referrer lists reach ``replay`` through a protocol object."""
+    from d8a.columns.attribution import Attribution
+    from d8a.protocols import D8AProtocol, GA4Protocol
+
+    attribution = Attribution(socials={"Intranet": ["intranet.example"]})
+    requests = [ga4(cid="1.1", dr="https://intranet.example/home")]
+    default = d8a.replay(requests)["events"]
+    assert default.column("session_medium").to_pylist() == ["referral"]
+    for protocol in (
+        GA4Protocol(attribution=attribution),
+        [GA4Protocol(attribution=attribution), D8AProtocol(attribution=attribution)],
+    ):
+        events = d8a.replay(requests, protocol=protocol)["events"]
+        assert events.column("session_source").to_pylist() == ["intranet"]
+        assert events.column("session_medium").to_pylist() == ["social"]
+    assert d8a.replay(requests, protocol=["ga4"])["events"].num_rows == 1
+
+
+@pytest.mark.parametrize("protocol", [[], [42], 42])
+def test_replay_rejects_what_is_no_protocol(protocol: Any) -> None:
+    with pytest.raises(d8a.ConfigurationError, match="protocol"):
+        d8a.replay([ga4()], protocol=protocol)
