@@ -7,9 +7,10 @@ pass over the whole long-lived heap: the host application's objects, and in a
 benchmark or a notebook the recorded requests. Measured with ``gc.callbacks``
 over 100,000 hits, the full passes took 18 % of a replay and about 20 µs a hit
 of the embedded SQLite pipeline; at :data:`FEWER_GC_THRESHOLD` 3.6 % and about
-6 µs. :func:`fewer_gc_passes` raises the thresholds for a block (``replay``, and
-each step of a worker loop) and restores the caller's when the last of
-overlapping blocks ends. The thresholds are the process's: other threads see
+6 µs. :func:`fewer_gc_passes` raises the thresholds for a block (each step of a
+worker loop; ``replay`` raises them further, to
+:data:`d8a.replay.REPLAY_GC_THRESHOLD`) and restores the caller's when the last
+of overlapping blocks ends. The thresholds are the process's: other threads see
 them too while a block runs; garbage in cycles is freed a little later, nothing
 else changes.
 """
@@ -32,24 +33,26 @@ _blocks = 0
 _saved: tuple[int, ...] = ()
 
 
-def raised(thresholds: tuple[int, ...]) -> tuple[int, ...]:
-    """``thresholds`` raised to :data:`FEWER_GC_THRESHOLD`, never lowered; a first
-    threshold of 0 (collection off) stays 0."""
+def raised(
+    thresholds: tuple[int, ...], to: tuple[int, ...] = FEWER_GC_THRESHOLD
+) -> tuple[int, ...]:
+    """``thresholds`` raised to ``to``, never lowered; a first threshold of 0
+    (collection off) stays 0."""
     if not thresholds or thresholds[0] == 0:
         return thresholds
-    return tuple(max(old, new) for old, new in zip(thresholds, FEWER_GC_THRESHOLD, strict=False))
+    return tuple(max(old, new) for old, new in zip(thresholds, to, strict=False))
 
 
 @contextmanager
-def fewer_gc_passes() -> Iterator[None]:
-    """Raise the collector's thresholds to :data:`FEWER_GC_THRESHOLD` for the block
-    (:func:`raised`: a caller's higher thresholds stay), and restore the caller's
+def fewer_gc_passes(thresholds: tuple[int, ...] = FEWER_GC_THRESHOLD) -> Iterator[None]:
+    """Raise the collector's thresholds to ``thresholds`` for the block (:func:`raised`:
+    higher ones stay, a caller's or an overlapping block's), and restore the caller's
     when the last of concurrent blocks ends."""
     global _blocks, _saved
     with _lock:
         if _blocks == 0:
             _saved = gc.get_threshold()
-            gc.set_threshold(*raised(_saved))
+        gc.set_threshold(*raised(gc.get_threshold(), thresholds))
         _blocks += 1
     try:
         yield

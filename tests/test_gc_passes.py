@@ -85,3 +85,17 @@ def test_a_callers_higher_thresholds_and_collection_off_are_kept() -> None:
         assert gc.get_threshold() == (100_000, 20, 20)
     finally:
         gc.set_threshold(*before)
+
+
+def test_an_overlapping_block_may_raise_the_thresholds_further_never_lower() -> None:
+    before = gc.get_threshold()
+    higher = (100_000, 10, 10)
+    with fewer_gc_passes():
+        assert gc.get_threshold() == FEWER_GC_THRESHOLD
+        with fewer_gc_passes(higher):
+            assert gc.get_threshold() == higher
+            with fewer_gc_passes():  # a worker step inside a replay keeps the replay's
+                assert gc.get_threshold() == higher
+        assert gc.get_threshold() == higher  # restored only when the last block ends
+    assert gc.get_threshold() == before
+    assert raised((700, 10, 10), higher) == higher

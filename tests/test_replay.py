@@ -253,8 +253,10 @@ def _watching_thresholds(seen: list[tuple[int, ...]]) -> Iterator[dict[str, Any]
 
 
 def test_replay_runs_the_collector_less_often_and_restores_it() -> None:
+    from d8a.gc_passes import FEWER_GC_THRESHOLD
     from d8a.replay import REPLAY_GC_THRESHOLD
 
+    assert REPLAY_GC_THRESHOLD[0] > FEWER_GC_THRESHOLD[0]  # fewer passes than a worker step
     before = gc.get_threshold()
     seen: list[tuple[int, ...]] = []
     assert d8a.replay(_watching_thresholds(seen))["events"].num_rows == 2
