@@ -15,17 +15,18 @@ from typing import TypeVar
 
 __all__ = ["LONGEST_KEY", "remember"]
 
+K = TypeVar("K", str, tuple[str, ...])
 V = TypeVar("V")
 
 LONGEST_KEY = 1024
 """The longest text key (in characters) a cache keeps."""
 
 
-def remember(cache: dict[str, V], key: str, value: V, limit: int) -> V:
+def remember(cache: dict[K, V], key: K, value: V, limit: int) -> V:
     """Keep ``value`` under ``key`` in ``cache`` (emptied first when it holds
-    ``limit`` entries), unless ``key`` is longer than :data:`LONGEST_KEY`;
-    return ``value``."""
-    if len(key) <= LONGEST_KEY:
+    ``limit`` entries), unless ``key`` is longer than :data:`LONGEST_KEY` (a tuple
+    of strings: their lengths added); return ``value``."""
+    if (len(key) if isinstance(key, str) else sum(map(len, key))) <= LONGEST_KEY:
         if len(cache) >= limit:
             cache.clear()
         cache[key] = value

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 from typing_extensions import override
 
-from d8a.caches import LONGEST_KEY
+from d8a.caches import remember
 from d8a.columns.base import Event, EventColumn, Interface, describe_field
 from d8a.columns.casts import to_bool, to_float, to_int, to_string
 from d8a.protocols.ga4_param_specs import FALLBACKS, FLAT_PARAMS, ParamSpec
@@ -154,11 +154,7 @@ class EventParams(EventColumn):
             for key in keys
             if key[:3] == "ep." or key[:4] == "epn."
         )
-        if sum(map(len, keys)) <= LONGEST_KEY:  # bounded in memory, as d8a.caches
-            if len(self._plans) >= _PLANS_LIMIT:
-                self._plans.clear()
-            self._plans[keys] = found
-        return found
+        return remember(self._plans, keys, found, _PLANS_LIMIT)
 
     @override
     def write_all(self, events: list[Event]) -> None:
